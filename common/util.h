@@ -1,0 +1,31 @@
+/*
+ * Small helpers every module needs: bounded file reads, clocks, address text.
+ */
+#ifndef BW_UTIL_H
+#define BW_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define BW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Read a whole file of at most `max` bytes into a new NUL-terminated buffer
+ * (*data, freed by the caller with free()). A larger file is BW_E_TOO_BIG;
+ * nothing is allocated beyond max + 1.
+ */
+int bw_file_read(const char *path, size_t max, char **data, size_t *len);
+
+/* Milliseconds on the monotonic clock. */
+int64_t bw_now_ms(void);
+
+/* "203.0.113.7:51000" or "[2001:db8::1]:51000" into buf (at least
+ * BW_ADDR_STRLEN bytes); returns buf. */
+#define BW_ADDR_STRLEN 64
+char *bw_addr_format(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Duplicate at most n bytes of s into a NUL-terminated string (NULL on OOM). */
+char *bw_strndup(const char *s, size_t n);
+
+#endif
