@@ -1,0 +1,156 @@
+/*
+ * burrowd: the public server (rendezvous + relay). A thin main: a table of
+ * subcommands, each loading what it needs and handing over to the modules.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+
+#include "cmd/cmd.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "crypto/crypto.h"
+#include "relay/relay.h"
+#include "rendezvous/rdv.h"
+
+/* The one context of the burrowd process (STYLE.md 3). */
+struct bw_server {
+	struct event_base *base;
+	struct conf_server conf;
+	struct relay *relay;
+	struct rdv *rdv;
+	struct event *sigint, *sigterm;
+};
+
+static int load(const char *path, struct conf_server *conf)
+{
+	struct conf_diag diag = {0};
+	int rc = conf_server_load(path, conf, &diag);
+
+	cmd_print_diag(&diag);
+	if (rc < 0 && diag.n_errors == 0)
+		fprintf(stderr, "error: %s: %s\n", path, bw_strerror(rc));
+	conf_diag_free(&diag);
+	return rc;
+}
+
+static int verify_main(int argc, char **argv)
+{
+	struct conf_server conf;
+	const char *path;
+	char *text;
+	int rc = cmd_config_path("burrowd", argc, argv, &path);
+
+	if (rc)
+		return rc;
+	if (load(path, &conf) < 0) {
+		fprintf(stderr, "burrowd: %s: configuration is not valid\n", path);
+		return 1;
+	}
+	text = conf_server_describe(&conf);
+	if (text)
+		fputs(text, stdout);
+	printf("burrowd: %s: configuration is valid\n", path);
+	free(text);
+	conf_server_free(&conf);
+	return 0;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct bw_server *srv = arg;
+
+	log_info("burrowd: %s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	event_base_loopexit(srv->base, NULL);
+}
+
+static int run_main(int argc, char **argv)
+{
+	struct bw_server srv = {0};
+	const char *path;
+	enum log_level level = LOG_INFO;
+	int rc = cmd_config_path("burrowd", argc, argv, &path);
+
+	if (rc)
+		return rc;
+	if (load(path, &srv.conf) < 0)
+		return 1;
+	log_level_parse(srv.conf.log.level, &level);
+	rc = log_open(srv.conf.log.to, level, srv.conf.log.max_days);
+	if (rc < 0) {
+		fprintf(stderr, "burrowd: log file %s: %s\n", srv.conf.log.to, bw_strerror(rc));
+		goto err_conf;
+	}
+	rc = bw_crypto_init();
+	if (rc < 0) {
+		log_error("burrowd: crypto init: %s", bw_strerror(rc));
+		goto err_log;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	srv.base = event_base_new();
+	if (!srv.base) {
+		rc = BW_E_NOMEM;
+		log_error("burrowd: cannot create the event loop");
+		goto err_log;
+	}
+	srv.relay = relay_new(srv.base, &srv.conf, &rc);
+	if (!srv.relay) {
+		log_error("burrowd: %s", bw_strerror(rc));
+		goto err_base;
+	}
+	srv.rdv = rdv_new(srv.base, &srv.conf, srv.relay, &rc);
+	if (!srv.rdv) {
+		log_error("burrowd: %s", bw_strerror(rc));
+		goto err_relay;
+	}
+	rc = rdv_listener_open(srv.rdv);
+	if (rc < 0) {
+		log_error("burrowd: cannot listen on %s:%u: %s", srv.conf.bind_addr,
+			  srv.conf.bind_port, bw_strerror(rc));
+		goto err_rdv;
+	}
+	rc = relay_listeners_open(srv.relay);
+	if (rc < 0) {
+		log_error("burrowd: cannot open the vhost listeners: %s", bw_strerror(rc));
+		goto err_rdv;
+	}
+	srv.sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
+	srv.sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
+	evsignal_add(srv.sigint, NULL);
+	evsignal_add(srv.sigterm, NULL);
+	event_base_dispatch(srv.base);
+	rc = 0;
+	event_free(srv.sigint);
+	event_free(srv.sigterm);
+err_rdv:
+	rdv_free(srv.rdv);
+err_relay:
+	relay_free(srv.relay);
+err_base:
+	event_base_free(srv.base);
+err_log:
+	log_close();
+err_conf:
+	conf_server_free(&srv.conf);
+	return rc < 0 ? 1 : 0;
+}
+
+static int version_main(int argc, char **argv)
+{
+	printf("burrowd %s\n", BW_VERSION);
+	return 0;
+}
+
+static const struct cmd_subcommand commands[] = {
+	{ "run", run_main, "run the server: burrowd run -c frps.toml (or burrowd -c frps.toml)" },
+	{ "verify", verify_main, "check a configuration file and print what would run" },
+	{ "version", version_main, "print the version" },
+};
+
+int main(int argc, char **argv)
+{
+	return cmd_dispatch("burrowd", commands, BW_ARRAY_LEN(commands), "run", argc, argv);
+}

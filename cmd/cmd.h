@@ -1,0 +1,28 @@
+/*
+ * What the two mains share: option parsing for `-c FILE` and printing a
+ * configuration's diagnostics. Everything else lives in the modules.
+ */
+#ifndef BW_CMD_H
+#define BW_CMD_H
+
+#include "conf/conf.h"
+
+struct cmd_subcommand {
+	const char *name;
+	int (*main)(int argc, char **argv);
+	const char *summary;
+};
+
+/* Run the subcommand named argv[1] (or `dflt` when argv[1] is an option such as
+ * -c, as frp's `frps -c frps.toml` does). Prints usage on error. */
+int cmd_dispatch(const char *prog, const struct cmd_subcommand *cmds, size_t n,
+		 const char *dflt, int argc, char **argv);
+
+/* Parse `-c FILE` / `--config FILE` / `--config=FILE` (and -h). Returns 0 and
+ * sets *path, or prints a usage error and returns 2. */
+int cmd_config_path(const char *prog, int argc, char **argv, const char **path);
+
+/* Print every diagnostic to stderr, prefixed "warning: " or "error: ". */
+void cmd_print_diag(const struct conf_diag *diag);
+
+#endif

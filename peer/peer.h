@@ -1,0 +1,41 @@
+/*
+ * The peer: burrow's side of everything. It keeps the control connection to
+ * burrowd (login with the handshake keyed by the token, heartbeats, reconnect
+ * with backoff) and runs the configured proxies and visitors.
+ */
+#ifndef BW_PEER_H
+#define BW_PEER_H
+
+#include <event2/event.h>
+
+#include "conf/conf.h"
+
+struct peer;
+
+struct peer_hooks {
+	/* The peer gave up for good (a failed first login with loginFailExit):
+	 * the process should exit non-zero. rc says why. */
+	void (*fatal)(void *arg, int rc);
+	void *arg;
+};
+
+/* conf must outlive the peer. */
+struct peer *peer_new(struct event_base *base, const struct conf_client *conf,
+		      const struct peer_hooks *hooks, int *rc);
+/* Closes every connection. NULL is a no-op. */
+void peer_free(struct peer *p);
+
+/* Connect and log in; failures are retried on the loop with backoff. */
+void peer_start(struct peer *p);
+
+/* Control connection state, for status and tests. */
+enum peer_ctl_state {
+	PEER_CTL_IDLE,        /* waiting to (re)connect */
+	PEER_CTL_CONNECTING,  /* TCP connect in progress */
+	PEER_CTL_HANDSHAKE,   /* HELLO sent, or LOGIN sent */
+	PEER_CTL_LOGGED_IN,
+};
+enum peer_ctl_state peer_ctl_state(const struct peer *p);
+const char *peer_ctl_state_name(enum peer_ctl_state st);
+
+#endif

@@ -1,0 +1,66 @@
+/* Shared between the files of peer/; never included from outside. */
+#ifndef BW_PEER_INT_H
+#define BW_PEER_INT_H
+
+#include <stdint.h>
+
+#include "common/util.h"
+#include "crypto/crypto.h"
+#include "peer/peer.h"
+#include "proto/proto.h"
+
+struct proto_chan;
+struct evdns_base;
+struct peer_work;
+struct peer_conn;
+
+enum peer_proxy_state { PEER_PROXY_IDLE, PEER_PROXY_PENDING, PEER_PROXY_RUNNING,
+			PEER_PROXY_REFUSED };
+
+struct peer_proxy {
+	const struct conf_proxy *conf;
+	char wire_name[PROTO_PROXY_NAME_MAX + 1];  /* "user.name" or "name" */
+	enum peer_proxy_state state;
+	char remote[PROTO_HOST_MAX + 16];
+};
+
+struct peer {
+	struct event_base *base;
+	const struct conf_client *conf;
+	struct peer_hooks hooks;
+
+	/* control connection (ctl.c) */
+	struct evdns_base *dns;
+	struct proto_chan *ctl;
+	struct bw_crypto_hs *hs;
+	enum peer_ctl_state ctl_state;
+	uint8_t psk[BW_CRYPTO_KEY_LEN];
+	struct event *retry;
+	struct event *heartbeat;
+	int backoff_ms;
+	int ever_logged_in;
+	uint64_t ping_seq;
+	char run_id[PROTO_RUN_ID_MAX + 1];
+	uint16_t udp_port;
+	uint8_t suite;                      /* of the control session */
+	uint8_t work_key[BW_CRYPTO_KEY_LEN];/* exported from the control session */
+	uint64_t work_counter;
+
+	/* proxies and work connections (proxy.c) */
+	struct peer_proxy *proxies;
+	size_t n_proxies;
+	struct peer_work *works;
+	struct peer_conn *conns;
+};
+
+int peer_ctl_init(struct peer *p);
+void peer_ctl_start(struct peer *p);
+void peer_ctl_fini(struct peer *p);
+
+int peer_proxies_init(struct peer *p);
+void peer_proxies_fini(struct peer *p);
+void peer_proxies_register(struct peer *p);
+void peer_proxy_registered(struct peer *p, const struct proto_new_proxy_resp *r);
+void peer_work_open(struct peer *p, unsigned n);
+
+#endif

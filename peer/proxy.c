@@ -1,0 +1,360 @@
+/*
+ * burrow's proxies: registration with NEW_PROXY after each login, and the work
+ * connections that carry user connections to the local services.
+ *
+ * A work connection is a new TCP connection to burrowd whose first frame,
+ * NEW_WORK_CONN, carries a ticket (a MAC under a key exported from the
+ * control session, over the run id and a counter). burrowd answers with
+ * START_WORK_CONN, sealed under a key derived from the same export, when a
+ * user connection needs it; burrow then connects to the local service and
+ * relays.
+ */
+#include "peer/peer_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <sodium.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "proto/chan.h"
+#include "relay/relay.h"
+
+/* A work connection from dial until it is relayed or dropped. */
+struct peer_work {
+	struct peer *peer;
+	struct peer_work *next, *prev;     /* in peer->works */
+	struct proto_chan *chan;           /* until START_WORK_CONN */
+	struct bufferevent *work;          /* after it */
+	struct bufferevent *local;         /* connecting to the local service */
+	struct bw_crypto_session *session;
+	const struct conf_proxy *proxy;
+	uint64_t counter;
+	char who[BW_ADDR_STRLEN + 8];
+};
+
+/* A relayed connection: what is logged when it closes. */
+struct peer_conn {
+	struct peer *peer;
+	struct peer_conn *next, *prev;
+	struct relay_pair *pair;
+	char *proxy;
+	char *who;
+};
+
+static void work_free(struct peer_work *w)
+{
+	struct peer *p = w->peer;
+
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		p->works = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	proto_chan_free(w->chan);
+	if (w->work)
+		bufferevent_free(w->work);
+	if (w->local)
+		bufferevent_free(w->local);
+	bw_crypto_session_free(w->session);
+	free(w);
+}
+
+static void on_conn_closed(void *arg, const struct relay_pair_stats *st)
+{
+	struct peer_conn *c = arg;
+	struct peer *p = c->peer;
+
+	log_info("burrow: proxy %s: %s closed: %s (%llu B to the service, %llu B back, %.1f s)",
+		 c->proxy, c->who, st->reason, (unsigned long long)st->bytes_b_to_a,
+		 (unsigned long long)st->bytes_a_to_b, st->duration_ms / 1000.0);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		p->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c->proxy);
+	free(c->who);
+	free(c);
+}
+
+/* Local service connected: relay it with the work connection. */
+static void on_local_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct peer_work *w = arg;
+	struct peer *p = w->peer;
+	struct relay_pair_opts opts = { .closed = on_conn_closed };
+	struct peer_conn *c;
+	int rc;
+
+	if (!(what & BEV_EVENT_CONNECTED)) {
+		int e = EVUTIL_SOCKET_ERROR();
+
+		log_ratelimited(LOG_WARN, "burrow: proxy %s: local service %s:%u: %s",
+				w->proxy->name, w->proxy->local_ip, w->proxy->local_port,
+				bufferevent_socket_get_dns_error(bev) ? "cannot resolve" :
+				e ? evutil_socket_error_to_string(e) : "connection failed");
+		work_free(w);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || !(c->proxy = strdup(w->proxy->name)) || !(c->who = strdup(w->who))) {
+		if (c) {
+			free(c->proxy);
+			free(c);
+		}
+		work_free(w);
+		return;
+	}
+	c->peer = p;
+	opts.arg = c;
+	if (w->proxy->use_encryption) {
+		opts.seal_b = w->session;
+		w->session = NULL;
+	}
+	c->pair = relay_pair_new(w->local, w->work, &opts, &rc);
+	if (!c->pair) {
+		bw_crypto_session_free(opts.seal_b);
+		free(c->proxy);
+		free(c->who);
+		free(c);
+		work_free(w);
+		return;
+	}
+	w->local = NULL;
+	w->work = NULL;
+	work_free(w);
+	c->next = p->conns;
+	if (p->conns)
+		p->conns->prev = c;
+	p->conns = c;
+	relay_pair_start(c->pair);
+}
+
+static const struct conf_proxy *proxy_by_wire_name(struct peer *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_proxies; i++)
+		if (strcmp(p->proxies[i].wire_name, name) == 0)
+			return p->proxies[i].conf;
+	return NULL;
+}
+
+static int on_start_work_conn(struct peer_work *w, const struct proto_start_work_conn *s)
+{
+	struct peer *p = w->peer;
+
+	w->proxy = proxy_by_wire_name(p, s->proxy_name);
+	if (!w->proxy) {
+		log_warn("burrow: server started a work connection for unknown proxy %s",
+			 s->proxy_name);
+		work_free(w);
+		return 1;
+	}
+	snprintf(w->who, sizeof(w->who), "%s:%u", s->src_addr, (unsigned)s->src_port);
+	w->session = proto_chan_take_session(w->chan);
+	w->work = proto_chan_detach(w->chan);
+	w->chan = NULL;
+	bufferevent_disable(w->work, EV_READ);
+	w->local = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE |
+					  BEV_OPT_DEFER_CALLBACKS);
+	if (!w->local) {
+		work_free(w);
+		return 1;
+	}
+	bufferevent_setcb(w->local, NULL, NULL, on_local_event, w);
+	if (bufferevent_socket_connect_hostname(w->local, p->dns, AF_UNSPEC, w->proxy->local_ip,
+						w->proxy->local_port) < 0) {
+		log_warn("burrow: proxy %s: cannot connect to %s:%u", w->proxy->name,
+			 w->proxy->local_ip, w->proxy->local_port);
+		work_free(w);
+	}
+	return 1;
+}
+
+static int on_work_msg(struct proto_chan *ch, struct proto_msg *m, void *arg)
+{
+	struct peer_work *w = arg;
+
+	if (m->type == PROTO_MSG_START_WORK_CONN)
+		return on_start_work_conn(w, &m->start_work_conn);
+	log_ratelimited(LOG_WARN, "burrow: unexpected %s on a work connection",
+			proto_msg_name(m->type));
+	work_free(w);
+	return 1;
+}
+
+static void on_work_error(struct proto_chan *ch, int rc, const struct proto_err *err, void *arg)
+{
+	struct peer_work *w = arg;
+
+	if (rc != BW_E_CLOSED)
+		log_debug("burrow: work connection %llu: %s", (unsigned long long)w->counter,
+			  bw_strerror(rc));
+	work_free(w);
+}
+
+/* Connected to burrowd: present the ticket. */
+static void on_work_connect(struct proto_chan *ch, void *arg)
+{
+	struct peer_work *w = arg;
+	struct peer *p = w->peer;
+	struct proto_msg m = { .type = PROTO_MSG_NEW_WORK_CONN };
+	uint8_t input[4 + PROTO_RUN_ID_MAX + 8];
+	char label[48];
+	size_t n = strlen(p->run_id);
+	struct bw_crypto_session *s;
+	int rc;
+
+	memcpy(input, "work", 4);
+	memcpy(input + 4, p->run_id, n);
+	for (int i = 0; i < 8; i++)
+		input[4 + n + i] = (uint8_t)(w->counter >> (56 - 8 * i));
+	m.new_work_conn.run_id = p->run_id;
+	m.new_work_conn.counter = w->counter;
+	bw_crypto_mac(p->work_key, input, 4 + n + 8, m.new_work_conn.mac);
+	rc = proto_chan_send(ch, &m, NULL);
+	snprintf(label, sizeof(label), "burrow work %llu", (unsigned long long)w->counter);
+	s = rc < 0 ? NULL : bw_crypto_session_from_key(p->work_key, label, BW_CRYPTO_INITIATOR,
+						       p->suite, BW_CRYPTO_STREAM, &rc);
+	if (!s) {
+		work_free(w);
+		return;
+	}
+	proto_chan_set_session(ch, s);
+	proto_chan_set_state(ch, PROTO_STATE_WORK);
+	/* A pooled work connection may wait a long time for a user. */
+	proto_chan_set_read_timeout(ch, 0);
+}
+
+static const struct proto_chan_cbs work_cbs = {
+	.on_connect = on_work_connect,
+	.on_msg = on_work_msg,
+	.on_error = on_work_error,
+};
+
+void peer_work_open(struct peer *p, unsigned n)
+{
+	while (n--) {
+		struct peer_work *w = calloc(1, sizeof(*w));
+		struct bufferevent *bev;
+		int rc;
+
+		if (!w)
+			return;
+		bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE |
+					     BEV_OPT_DEFER_CALLBACKS);
+		w->chan = bev ? proto_chan_new(bev, PROTO_SIDE_CLIENT, &work_cbs, w, &rc) : NULL;
+		if (!w->chan) {
+			if (bev)
+				bufferevent_free(bev);
+			free(w);
+			return;
+		}
+		w->peer = p;
+		w->counter = ++p->work_counter;
+		w->next = p->works;
+		if (p->works)
+			p->works->prev = w;
+		p->works = w;
+		proto_chan_set_read_timeout(w->chan, 10000);
+		if (bufferevent_socket_connect_hostname(bev, p->dns, AF_UNSPEC,
+							p->conf->server_addr,
+							p->conf->server_port) < 0)
+			log_warn("burrow: cannot open a work connection to %s:%u",
+				 p->conf->server_addr, p->conf->server_port);
+	}
+}
+
+/* After each login: register every proxy the configuration starts. */
+void peer_proxies_register(struct peer *p)
+{
+	for (size_t i = 0; i < p->n_proxies; i++) {
+		const struct conf_proxy *cp = p->proxies[i].conf;
+		struct proto_msg m = { .type = PROTO_MSG_NEW_PROXY };
+		struct proto_new_proxy *np = &m.new_proxy;
+		struct proto_err err = {0};
+		char buf[160];
+
+		np->name = p->proxies[i].wire_name;
+		np->type = conf_proxy_type_name(cp->type);
+		np->has_remote_port = true;
+		np->remote_port = cp->remote_port;
+		np->has_use_encryption = true;
+		np->use_encryption = cp->use_encryption;
+		np->has_use_compression = true;
+		np->use_compression = cp->use_compression;
+		if (proto_chan_send(p->ctl, &m, &err) < 0) {
+			log_error("burrow: proxy %s: cannot register: %s", cp->name,
+				  proto_err_format(&err, buf, sizeof(buf)));
+			continue;
+		}
+		p->proxies[i].state = PEER_PROXY_PENDING;
+	}
+	if (p->conf->pool_count > 0)
+		peer_work_open(p, (unsigned)p->conf->pool_count);
+}
+
+void peer_proxy_registered(struct peer *p, const struct proto_new_proxy_resp *r)
+{
+	for (size_t i = 0; i < p->n_proxies; i++) {
+		struct peer_proxy *pp = &p->proxies[i];
+
+		if (strcmp(pp->wire_name, r->name) != 0)
+			continue;
+		if (r->error[0]) {
+			pp->state = PEER_PROXY_REFUSED;
+			log_error("burrow: proxy %s: start error: %s", pp->conf->name, r->error);
+		} else {
+			pp->state = PEER_PROXY_RUNNING;
+			snprintf(pp->remote, sizeof(pp->remote), "%s", r->remote_addr);
+			log_info("burrow: proxy %s: started (%s %s:%u -> %s)", pp->conf->name,
+				 conf_proxy_type_name(pp->conf->type), pp->conf->local_ip,
+				 pp->conf->local_port, r->remote_addr[0] ? r->remote_addr : "server");
+		}
+		return;
+	}
+}
+
+int peer_proxies_init(struct peer *p)
+{
+	const struct conf_client *conf = p->conf;
+
+	p->proxies = calloc(conf->n_proxies ? conf->n_proxies : 1, sizeof(*p->proxies));
+	if (!p->proxies)
+		return BW_E_NOMEM;
+	for (size_t i = 0; i < conf->n_proxies; i++) {
+		const struct conf_proxy *cp = &conf->proxies[i];
+		int started = conf->n_start == 0;
+
+		for (size_t j = 0; j < conf->n_start; j++)
+			started |= strcmp(conf->start[j], cp->name) == 0;
+		if (!started)
+			continue;
+		struct peer_proxy *pp = &p->proxies[p->n_proxies++];
+		pp->conf = cp;
+		/* frp's server-side name: "user.name" when the client has a user. */
+		if (conf->user && conf->user[0])
+			snprintf(pp->wire_name, sizeof(pp->wire_name), "%s.%s", conf->user, cp->name);
+		else
+			snprintf(pp->wire_name, sizeof(pp->wire_name), "%s", cp->name);
+	}
+	return 0;
+}
+
+void peer_proxies_fini(struct peer *p)
+{
+	while (p->works)
+		work_free(p->works);
+	while (p->conns)
+		relay_pair_close(p->conns->pair, "burrow shutting down");
+	free(p->proxies);
+	p->proxies = NULL;
+	p->n_proxies = 0;
+}

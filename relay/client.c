@@ -1,0 +1,261 @@
+/*
+ * One logged-in client as the relay sees it: its proxies, its pool of idle
+ * work connections, and the user connections waiting for one.
+ *
+ * A user connection takes a pooled work connection when there is one (and the
+ * pool is refilled with REQ_WORK_CONN); otherwise it waits, oldest first, for
+ * the next work connection to arrive, at most userConnTimeout.
+ */
+#include "relay/relay_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "proto/chan.h"
+
+static void pooled_free(struct relay_pooled *pw)
+{
+	bufferevent_free(pw->bev);
+	bw_crypto_session_free(pw->session);
+	free(pw);
+}
+
+static void ask_for_work(struct relay_client *c, unsigned n)
+{
+	if (n == 0)
+		return;
+	if (n > PROTO_WORK_CONN_REQ_MAX)
+		n = PROTO_WORK_CONN_REQ_MAX;
+	c->requested += n;
+	c->ops.want_work_conns(c->arg, n);
+}
+
+void relay_waiter_free(struct relay_waiter *w)
+{
+	struct relay_client *c = w->client;
+
+	if (w->queued) {
+		if (w->prev)
+			w->prev->next = w->next;
+		else
+			c->waiting = w->next;
+		if (w->next)
+			w->next->prev = w->prev;
+		else
+			c->waiting_tail = w->prev;
+		c->n_waiting--;
+	}
+	if (w->timer)
+		event_free(w->timer);
+	if (w->bev)
+		bufferevent_free(w->bev);
+	free(w);
+}
+
+static void on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_waiter *w = arg;
+
+	log_info("relay: proxy %s: user %s:%u closed: no work connection from the client "
+		 "within %d ms", w->proxy->name, w->src, w->src_port,
+		 RELAY_USER_CONN_TIMEOUT_MS);
+	relay_waiter_free(w);
+}
+
+/* A user connection closed while it waited. */
+static void on_waiter_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct relay_waiter *w = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		log_debug("relay: proxy %s: user %s:%u left before a work connection came",
+			  w->proxy->name, w->src, w->src_port);
+		relay_waiter_free(w);
+	}
+}
+
+/* Bind a waiting user connection to a work connection: START_WORK_CONN,
+ * then relay. Takes both. */
+static void attach(struct relay_waiter *w, struct bufferevent *work, struct bw_crypto_session *s)
+{
+	struct relay_proxy *p = w->proxy;
+	struct proto_msg m = { .type = PROTO_MSG_START_WORK_CONN };
+	struct bufferevent *user = w->bev;
+	char who[BW_ADDR_STRLEN + 16];
+	int rc;
+
+	m.start_work_conn.proxy_name = p->name;
+	m.start_work_conn.src_addr = w->src;
+	m.start_work_conn.src_port = w->src_port;
+	m.start_work_conn.dst_addr = w->dst;
+	m.start_work_conn.dst_port = w->dst_port;
+	rc = proto_frame_send(bufferevent_get_output(work), s, &m, NULL);
+	w->bev = NULL;
+	if (rc < 0) {
+		bufferevent_free(user);
+		bufferevent_free(work);
+		bw_crypto_session_free(s);
+		return;
+	}
+	if (!p->use_encryption) {
+		bw_crypto_session_free(s);
+		s = NULL;
+	}
+	snprintf(who, sizeof(who), "%s:%u", w->src, w->src_port);
+	p->conns++;
+	relay_conn_start(w->client->relay, p->name, who, user, work, s);
+}
+
+void relay_client_take_work(struct relay_client *c, struct relay_waiter *w)
+{
+	struct relay_pooled *pw = c->pool;
+	struct timeval tv = { RELAY_USER_CONN_TIMEOUT_MS / 1000, 0 };
+
+	w->client = c;
+	if (pw) {
+		c->pool = pw->next;
+		c->n_pool--;
+		c->relay->stats.work_conns_pooled--;
+		/* Keep the pool full for the next user. */
+		ask_for_work(c, 1);
+		w->attach ? w->attach(w, pw->bev, pw->session) : attach(w, pw->bev, pw->session);
+		free(pw);
+		relay_waiter_free(w);
+		return;
+	}
+	w->queued = true;
+	w->prev = c->waiting_tail;
+	if (c->waiting_tail)
+		c->waiting_tail->next = w;
+	else
+		c->waiting = w;
+	c->waiting_tail = w;
+	c->n_waiting++;
+	w->timer = evtimer_new(c->relay->base, on_waiter_timeout, w);
+	if (w->timer)
+		evtimer_add(w->timer, &tv);
+	bufferevent_setcb(w->bev, NULL, NULL, on_waiter_event, w);
+	bufferevent_enable(w->bev, EV_READ);
+	/* One request per waiting user beyond those already on their way. */
+	if (c->n_waiting > c->requested)
+		ask_for_work(c, c->n_waiting - c->requested);
+}
+
+/* A pooled work connection went away (the client closed it). */
+static void on_pooled_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct relay_client *c = arg;
+	struct relay_pooled **pp;
+
+	for (pp = &c->pool; *pp; pp = &(*pp)->next) {
+		if ((*pp)->bev == bev) {
+			struct relay_pooled *dead = *pp;
+
+			*pp = dead->next;
+			c->n_pool--;
+			c->relay->stats.work_conns_pooled--;
+			pooled_free(dead);
+			return;
+		}
+	}
+}
+
+void relay_client_work_conn(struct relay_client *c, struct bufferevent *bev,
+			    struct bw_crypto_session *s)
+{
+	struct relay_waiter *w = c->waiting;
+	struct relay_pooled *pw;
+
+	if (c->requested)
+		c->requested--;
+	if (w) {
+		/* The oldest waiter gets it. */
+		if (w->attach)
+			w->attach(w, bev, s);
+		else
+			attach(w, bev, s);
+		relay_waiter_free(w);
+		return;
+	}
+	if (c->n_pool >= c->pool_target + 1 || c->n_pool >= PROTO_POOL_COUNT_MAX) {
+		/* Nobody asked for this one: more than the pool holds. */
+		bufferevent_free(bev);
+		bw_crypto_session_free(s);
+		return;
+	}
+	pw = calloc(1, sizeof(*pw));
+	if (!pw) {
+		bufferevent_free(bev);
+		bw_crypto_session_free(s);
+		return;
+	}
+	pw->bev = bev;
+	pw->session = s;
+	bufferevent_setcb(bev, NULL, NULL, on_pooled_event, c);
+	bufferevent_enable(bev, EV_READ);
+	pw->next = c->pool;
+	c->pool = pw;
+	c->n_pool++;
+	c->relay->stats.work_conns_pooled++;
+}
+
+struct relay_client *relay_client_new(struct relay *r, const char *user, const char *name,
+				      unsigned pool_count, const struct relay_client_ops *ops,
+				      void *arg, int *rc)
+{
+	struct relay_client *c = calloc(1, sizeof(*c));
+
+	if (!c || !(c->user = strdup(user ? user : "")) || !(c->name = strdup(name))) {
+		if (c)
+			free(c->user);
+		free(c);
+		*rc = BW_E_NOMEM;
+		return NULL;
+	}
+	c->relay = r;
+	c->ops = *ops;
+	c->arg = arg;
+	c->pool_target = pool_count;
+	if (r->conf->max_pool_count > 0 && c->pool_target > (unsigned)r->conf->max_pool_count)
+		c->pool_target = (unsigned)r->conf->max_pool_count;
+	c->next = r->clients;
+	if (r->clients)
+		r->clients->prev = c;
+	r->clients = c;
+	*rc = 0;
+	return c;
+}
+
+void relay_client_free(struct relay_client *c)
+{
+	struct relay *r;
+
+	if (!c)
+		return;
+	r = c->relay;
+	while (c->proxies)
+		relay_proxy_close(c, c->proxies->name);
+	while (c->waiting)
+		relay_waiter_free(c->waiting);
+	while (c->pool) {
+		struct relay_pooled *pw = c->pool;
+
+		c->pool = pw->next;
+		r->stats.work_conns_pooled--;
+		pooled_free(pw);
+	}
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		r->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c->user);
+	free(c->name);
+	free(c);
+}

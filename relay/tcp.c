@@ -1,0 +1,144 @@
+/* tcp proxies: a public port on burrowd whose connections go to the client. */
+#include "relay/relay_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include "common/err.h"
+#include "common/log.h"
+
+#include <sodium.h>
+
+/* Ports tried when the client leaves the choice to the server and allowPorts
+ * does not narrow it. */
+#define PICK_LO 10000
+#define PICK_HI 60000
+#define PICK_TRIES 64
+
+static void on_user(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		    int salen, void *arg)
+{
+	struct relay_proxy *p = arg;
+	struct relay_client *c = p->client;
+	struct relay_waiter *w = calloc(1, sizeof(*w));
+	struct sockaddr_storage local;
+	socklen_t ll = sizeof(local);
+	char buf[BW_ADDR_STRLEN], *colon;
+	int one = 1;
+
+	if (!w) {
+		evutil_closesocket(fd);
+		return;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	w->bev = bufferevent_socket_new(c->relay->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!w->bev) {
+		evutil_closesocket(fd);
+		free(w);
+		return;
+	}
+	w->proxy = p;
+	/* START_WORK_CONN carries the user's address, as frp's does. */
+	bw_addr_format(sa, buf, sizeof(buf));
+	colon = strrchr(buf, ':');
+	w->src_port = colon ? (uint16_t)atoi(colon + 1) : 0;
+	if (colon)
+		*colon = '\0';
+	snprintf(w->src, sizeof(w->src), "%s", buf[0] == '[' ? buf + 1 : buf);
+	if (w->src[0] && w->src[strlen(w->src) - 1] == ']')
+		w->src[strlen(w->src) - 1] = '\0';
+	if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0) {
+		bw_addr_format((struct sockaddr *)&local, buf, sizeof(buf));
+		colon = strrchr(buf, ':');
+		if (colon)
+			*colon = '\0';
+		snprintf(w->dst, sizeof(w->dst), "%s", buf);
+	}
+	w->dst_port = p->port;
+	relay_client_take_work(c, w);
+}
+
+static struct evconnlistener *listen_on(struct relay *r, struct relay_proxy *p,
+					uint16_t port, int *err)
+{
+	const char *addr = r->conf->proxy_bind_addr && *r->conf->proxy_bind_addr ?
+			   r->conf->proxy_bind_addr : r->conf->bind_addr;
+	struct evutil_addrinfo hints = {0}, *ai = NULL;
+	struct evconnlistener *l;
+	char ps[8];
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICHOST;
+	snprintf(ps, sizeof(ps), "%u", port);
+	if (evutil_getaddrinfo(addr, ps, &hints, &ai) != 0) {
+		*err = EINVAL;
+		return NULL;
+	}
+	l = evconnlistener_new_bind(r->base, on_user, p,
+				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+				    511, ai->ai_addr, (int)ai->ai_addrlen);
+	*err = l ? 0 : errno;
+	evutil_freeaddrinfo(ai);
+	return l;
+}
+
+static uint16_t listener_port(struct evconnlistener *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &sl) < 0)
+		return 0;
+	return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+		     ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int relay_tcp_open(struct relay_proxy *p, uint16_t want, char *err, size_t errlen)
+{
+	struct relay *r = p->client->relay;
+	int rc = relay_port_check(r, p->client, want, err, errlen), e = 0;
+
+	if (rc < 0)
+		return rc;
+	if (want) {
+		p->listener = listen_on(r, p, want, &e);
+	} else {
+		/* frp picks a random allowed port; so does burrowd. */
+		for (int i = 0; i < PICK_TRIES && !p->listener; i++) {
+			uint16_t port = (uint16_t)(PICK_LO + randombytes_uniform(PICK_HI - PICK_LO));
+
+			if (relay_port_allowed(r->conf, port))
+				p->listener = listen_on(r, p, port, &e);
+		}
+		if (!p->listener && r->conf->n_allow_ports == 0)
+			p->listener = listen_on(r, p, 0, &e);
+	}
+	if (!p->listener) {
+		if (e == EADDRINUSE)
+			snprintf(err, errlen, "port %u already in use", want);
+		else if (!want)
+			snprintf(err, errlen, "no free port among the allowed ports");
+		else
+			snprintf(err, errlen, "cannot listen on port %u: %s", want, strerror(e));
+		return -e ? -e : BW_E_RANGE;
+	}
+	p->port = listener_port(p->listener);
+	p->client->n_ports++;
+	return 0;
+}
+
+void relay_tcp_close(struct relay_proxy *p)
+{
+	if (p->listener) {
+		evconnlistener_free(p->listener);
+		p->listener = NULL;
+		p->client->n_ports--;
+	}
+}

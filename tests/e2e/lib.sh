@@ -1,0 +1,88 @@
+# Helpers for end-to-end tests: start the real programs on 127.0.0.1, wait for
+# their ready lines (never a bare sleep), stop them by PID, and clean up in a
+# trap. Sourced by tests/e2e/*.sh; ctest passes BURROW and BURROWD.
+set -euo pipefail
+
+: "${BURROW:?BURROW must name the burrow binary}"
+: "${BURROWD:?BURROWD must name the burrowd binary}"
+
+E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bw-e2e.XXXXXX")
+declare -A E2E_PID=()
+
+e2e_cleanup() {
+  local name
+  for name in "${!E2E_PID[@]}"; do
+    kill -TERM "${E2E_PID[$name]}" 2>/dev/null || true
+  done
+  for name in "${!E2E_PID[@]}"; do
+    wait "${E2E_PID[$name]}" 2>/dev/null || true
+  done
+  rm -rf "$E2E_TMP"
+}
+trap e2e_cleanup EXIT
+
+e2e_fail() {
+  echo "FAIL: $*" >&2
+  local f
+  for f in "$E2E_TMP"/*.log; do
+    [ -f "$f" ] || continue
+    echo "---- $(basename "$f")" >&2
+    tail -n 30 "$f" >&2
+  done
+  exit 1
+}
+
+# e2e_start NAME CMD...: run CMD in the background, output in $E2E_TMP/NAME.log.
+e2e_start() {
+  local name=$1; shift
+  "$@" >"$E2E_TMP/$name.log" 2>&1 &
+  E2E_PID[$name]=$!
+}
+
+# e2e_wait_log NAME REGEX [SECONDS]: wait until NAME's log matches REGEX.
+e2e_wait_log() {
+  local name=$1 re=$2 limit=${3:-20} i
+  for ((i = 0; i < limit * 20; i++)); do
+    if grep -Eq -- "$re" "$E2E_TMP/$name.log" 2>/dev/null; then
+      return 0
+    fi
+    if ! kill -0 "${E2E_PID[$name]}" 2>/dev/null; then
+      grep -Eq -- "$re" "$E2E_TMP/$name.log" 2>/dev/null && return 0
+      e2e_fail "$name exited before logging /$re/"
+    fi
+    sleep 0.05
+  done
+  e2e_fail "$name did not log /$re/ within ${limit}s"
+}
+
+# e2e_wait_exit NAME [SECONDS]: wait for NAME to exit on its own; its exit
+# code is left in E2E_RC (not printed: a subshell could not wait for it).
+E2E_RC=0
+e2e_wait_exit() {
+  local name=$1 limit=${2:-20} i pid=${E2E_PID[$1]}
+  E2E_RC=0
+  for ((i = 0; i < limit * 20; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" || E2E_RC=$?
+      unset "E2E_PID[$name]"
+      return 0
+    fi
+    sleep 0.05
+  done
+  e2e_fail "$name still running after ${limit}s"
+}
+
+# e2e_stop NAME: SIGTERM, then require a clean exit (0): under the sanitizers a
+# leak or a memory error at shutdown makes the exit code non-zero.
+e2e_stop() {
+  local name=$1 pid=${E2E_PID[$1]} rc=0
+  kill -TERM "$pid"
+  wait "$pid" || rc=$?
+  unset "E2E_PID[$name]"
+  [ "$rc" -eq 0 ] || e2e_fail "$name exited with $rc after SIGTERM"
+}
+
+# e2e_port NAME: the control port burrowd logged ("control listening on ADDR:PORT").
+e2e_port() {
+  grep -Eo 'control listening on [^ ]+' "$E2E_TMP/$1.log" | head -n1 | sed -E 's/.*:([0-9]+)$/\1/'
+}
