@@ -19,6 +19,8 @@ struct peer *peer_new(struct event_base *base, const struct conf_client *conf,
 	*rc = peer_ctl_init(p);
 	if (*rc == 0)
 		*rc = peer_proxies_init(p);
+	if (*rc == 0)
+		*rc = peer_visitors_init(p);
 	if (*rc < 0) {
 		peer_free(p);
 		return NULL;
@@ -30,6 +32,7 @@ void peer_free(struct peer *p)
 {
 	if (!p)
 		return;
+	peer_visitors_fini(p);
 	peer_proxies_fini(p);
 	peer_ctl_fini(p);
 	free(p);

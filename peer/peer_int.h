@@ -2,6 +2,7 @@
 #ifndef BW_PEER_INT_H
 #define BW_PEER_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/util.h"
@@ -13,6 +14,9 @@ struct proto_chan;
 struct evdns_base;
 struct peer_work;
 struct peer_conn;
+struct peer_visitor;
+struct peer_visit;
+struct bufferevent;
 
 enum peer_proxy_state { PEER_PROXY_IDLE, PEER_PROXY_PENDING, PEER_PROXY_RUNNING,
 			PEER_PROXY_REFUSED };
@@ -20,8 +24,12 @@ enum peer_proxy_state { PEER_PROXY_IDLE, PEER_PROXY_PENDING, PEER_PROXY_RUNNING,
 struct peer_proxy {
 	const struct conf_proxy *conf;
 	char wire_name[PROTO_PROXY_NAME_MAX + 1];  /* "user.name" or "name" */
+	char label[PROTO_PROXY_NAME_MAX + 16];      /* "proxy ssh", for logs */
 	enum peer_proxy_state state;
 	char remote[PROTO_HOST_MAX + 16];
+	bool secret;                        /* stcp, sudp, xtcp: end to end */
+	uint8_t psk[BW_CRYPTO_KEY_LEN];     /* from secretKey */
+	uint8_t verifier[BW_CRYPTO_KEY_LEN];/* what burrowd gets instead */
 };
 
 struct peer {
@@ -51,6 +59,11 @@ struct peer {
 	size_t n_proxies;
 	struct peer_work *works;
 	struct peer_conn *conns;
+
+	/* visitors (visitor.c) */
+	struct peer_visitor *visitors;
+	size_t n_visitors;
+	struct peer_visit *visits;
 };
 
 int peer_ctl_init(struct peer *p);
@@ -62,5 +75,19 @@ void peer_proxies_fini(struct peer *p);
 void peer_proxies_register(struct peer *p);
 void peer_proxy_registered(struct peer *p, const struct proto_new_proxy_resp *r);
 void peer_work_open(struct peer *p, unsigned n);
+/* Relay a and b (b sealed with s when s is not NULL); takes all three and
+ * logs one line, prefixed with `label` ("proxy ssh"), when the pair closes. */
+void peer_conn_start(struct peer *p, const char *label, const char *who,
+		     struct bufferevent *a, struct bufferevent *b, struct bw_crypto_session *s);
+
+int peer_visitors_init(struct peer *p);
+void peer_visitors_fini(struct peer *p);
+
+/* e2e.c: the handshake keyed by a proxy's secret over bev. done gets bev and
+ * the session (both the callee's) on success, or rc < 0 (bev freed). */
+typedef void (*peer_e2e_done_fn)(void *arg, int rc, struct bufferevent *bev,
+				 struct bw_crypto_session *s);
+void peer_e2e_start(struct bufferevent *bev, enum bw_crypto_role role, const uint8_t psk[32],
+		    const char *proxy_name, peer_e2e_done_fn done, void *arg);
 
 #endif

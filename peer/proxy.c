@@ -34,6 +34,7 @@ struct peer_work {
 	struct bufferevent *local;         /* connecting to the local service */
 	struct bw_crypto_session *session;
 	const struct conf_proxy *proxy;
+	struct peer_proxy *pp;
 	uint64_t counter;
 	char who[BW_ADDR_STRLEN + 8];
 };
@@ -71,8 +72,8 @@ static void on_conn_closed(void *arg, const struct relay_pair_stats *st)
 	struct peer_conn *c = arg;
 	struct peer *p = c->peer;
 
-	log_info("burrow: proxy %s: %s closed: %s (%llu B to the service, %llu B back, %.1f s)",
-		 c->proxy, c->who, st->reason, (unsigned long long)st->bytes_b_to_a,
+	log_info("burrow: %s: %s closed: %s (%llu B in, %llu B out, %.1f s)", c->proxy, c->who,
+		 st->reason, (unsigned long long)st->bytes_b_to_a,
 		 (unsigned long long)st->bytes_a_to_b, st->duration_ms / 1000.0);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -85,14 +86,64 @@ static void on_conn_closed(void *arg, const struct relay_pair_stats *st)
 	free(c);
 }
 
+void peer_conn_start(struct peer *p, const char *label, const char *who,
+		     struct bufferevent *a, struct bufferevent *b, struct bw_crypto_session *s)
+{
+	struct relay_pair_opts opts = { .closed = on_conn_closed, .seal_b = s };
+	struct peer_conn *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c || !(c->proxy = strdup(label)) || !(c->who = strdup(who)))
+		goto fail;
+	c->peer = p;
+	opts.arg = c;
+	c->pair = relay_pair_new(a, b, &opts, &rc);
+	if (!c->pair)
+		goto fail;
+	c->next = p->conns;
+	if (p->conns)
+		p->conns->prev = c;
+	p->conns = c;
+	log_debug("burrow: %s: %s connected", label, who);
+	relay_pair_start(c->pair);
+	return;
+fail:
+	if (c) {
+		free(c->proxy);
+		free(c->who);
+		free(c);
+	}
+	bufferevent_free(a);
+	bufferevent_free(b);
+	bw_crypto_session_free(s);
+}
+
+/* The owner's end of an end-to-end handshake is done: relay. */
+static void on_owner_e2e_done(void *arg, int rc, struct bufferevent *bev,
+			      struct bw_crypto_session *s)
+{
+	struct peer_work *w = arg;
+
+	if (rc < 0) {
+		log_warn("burrow: proxy %s: visitor %s: end-to-end handshake failed: %s%s",
+			 w->proxy->name, w->who, bw_strerror(rc),
+			 rc == BW_E_AUTH_FAILED ? " (the visitor's secretKey differs)" : "");
+		w->work = NULL; /* freed by the handshake */
+		work_free(w);
+		return;
+	}
+	peer_conn_start(w->peer, w->pp->label, w->who, w->local, bev, s);
+	w->local = NULL;
+	w->work = NULL;
+	work_free(w);
+}
+
 /* Local service connected: relay it with the work connection. */
 static void on_local_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct peer_work *w = arg;
-	struct peer *p = w->peer;
-	struct relay_pair_opts opts = { .closed = on_conn_closed };
-	struct peer_conn *c;
-	int rc;
+	struct peer_proxy *pp = w->pp;
+	struct bw_crypto_session *s = NULL;
 
 	if (!(what & BEV_EVENT_CONNECTED)) {
 		int e = EVUTIL_SOCKET_ERROR();
@@ -104,45 +155,30 @@ static void on_local_event(struct bufferevent *bev, short what, void *arg)
 		work_free(w);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c || !(c->proxy = strdup(w->proxy->name)) || !(c->who = strdup(w->who))) {
-		if (c) {
-			free(c->proxy);
-			free(c);
-		}
-		work_free(w);
+	bufferevent_disable(w->local, EV_READ);
+	if (pp->secret) {
+		/* The visitor speaks first: the handshake keyed by the secret. */
+		bw_crypto_session_free(w->session);
+		w->session = NULL;
+		peer_e2e_start(w->work, BW_CRYPTO_RESPONDER, pp->psk, pp->wire_name,
+			       on_owner_e2e_done, w);
 		return;
 	}
-	c->peer = p;
-	opts.arg = c;
 	if (w->proxy->use_encryption) {
-		opts.seal_b = w->session;
+		s = w->session;
 		w->session = NULL;
 	}
-	c->pair = relay_pair_new(w->local, w->work, &opts, &rc);
-	if (!c->pair) {
-		bw_crypto_session_free(opts.seal_b);
-		free(c->proxy);
-		free(c->who);
-		free(c);
-		work_free(w);
-		return;
-	}
+	peer_conn_start(w->peer, w->pp->label, w->who, w->local, w->work, s);
 	w->local = NULL;
 	w->work = NULL;
 	work_free(w);
-	c->next = p->conns;
-	if (p->conns)
-		p->conns->prev = c;
-	p->conns = c;
-	relay_pair_start(c->pair);
 }
 
-static const struct conf_proxy *proxy_by_wire_name(struct peer *p, const char *name)
+static struct peer_proxy *proxy_by_wire_name(struct peer *p, const char *name)
 {
 	for (size_t i = 0; i < p->n_proxies; i++)
 		if (strcmp(p->proxies[i].wire_name, name) == 0)
-			return p->proxies[i].conf;
+			return &p->proxies[i];
 	return NULL;
 }
 
@@ -150,7 +186,8 @@ static int on_start_work_conn(struct peer_work *w, const struct proto_start_work
 {
 	struct peer *p = w->peer;
 
-	w->proxy = proxy_by_wire_name(p, s->proxy_name);
+	w->pp = proxy_by_wire_name(p, s->proxy_name);
+	w->proxy = w->pp ? w->pp->conf : NULL;
 	if (!w->proxy) {
 		log_warn("burrow: server started a work connection for unknown proxy %s",
 			 s->proxy_name);
@@ -206,19 +243,16 @@ static void on_work_connect(struct proto_chan *ch, void *arg)
 	struct peer_work *w = arg;
 	struct peer *p = w->peer;
 	struct proto_msg m = { .type = PROTO_MSG_NEW_WORK_CONN };
-	uint8_t input[4 + PROTO_RUN_ID_MAX + 8];
+	uint8_t input[PROTO_TICKET_INPUT_MAX];
 	char label[48];
-	size_t n = strlen(p->run_id);
+	size_t n;
 	struct bw_crypto_session *s;
 	int rc;
 
-	memcpy(input, "work", 4);
-	memcpy(input + 4, p->run_id, n);
-	for (int i = 0; i < 8; i++)
-		input[4 + n + i] = (uint8_t)(w->counter >> (56 - 8 * i));
+	n = proto_ticket_input("work", p->run_id, w->counter, NULL, input);
 	m.new_work_conn.run_id = p->run_id;
 	m.new_work_conn.counter = w->counter;
-	bw_crypto_mac(p->work_key, input, 4 + n + 8, m.new_work_conn.mac);
+	bw_crypto_mac(p->work_key, input, n, m.new_work_conn.mac);
 	rc = proto_chan_send(ch, &m, NULL);
 	snprintf(label, sizeof(label), "burrow work %llu", (unsigned long long)w->counter);
 	s = rc < 0 ? NULL : bw_crypto_session_from_key(p->work_key, label, BW_CRYPTO_INITIATOR,
@@ -290,6 +324,15 @@ void peer_proxies_register(struct peer *p)
 		np->use_encryption = cp->use_encryption;
 		np->has_use_compression = true;
 		np->use_compression = cp->use_compression;
+		if (cp->n_allow_users) {
+			np->has_allow_users = true;
+			np->allow_users.v = (const char **)cp->allow_users;
+			np->allow_users.n = cp->n_allow_users;
+		}
+		if (p->proxies[i].secret) {
+			np->has_sk_verifier = true;
+			memcpy(np->sk_verifier, p->proxies[i].verifier, sizeof(np->sk_verifier));
+		}
 		if (proto_chan_send(p->ctl, &m, &err) < 0) {
 			log_error("burrow: proxy %s: cannot register: %s", cp->name,
 				  proto_err_format(&err, buf, sizeof(buf)));
@@ -339,11 +382,25 @@ int peer_proxies_init(struct peer *p)
 			continue;
 		struct peer_proxy *pp = &p->proxies[p->n_proxies++];
 		pp->conf = cp;
+		snprintf(pp->label, sizeof(pp->label), "proxy %s", cp->name);
 		/* frp's server-side name: "user.name" when the client has a user. */
 		if (conf->user && conf->user[0])
 			snprintf(pp->wire_name, sizeof(pp->wire_name), "%s.%s", conf->user, cp->name);
 		else
 			snprintf(pp->wire_name, sizeof(pp->wire_name), "%s", cp->name);
+		pp->secret = cp->type == CONF_PROXY_STCP || cp->type == CONF_PROXY_SUDP ||
+			     cp->type == CONF_PROXY_XTCP;
+		if (pp->secret) {
+			const char *sk = cp->secret_key ? cp->secret_key : "";
+			const char *user = conf->user ? conf->user : "";
+			int rc = bw_crypto_psk_from_secret(sk, strlen(sk), user, cp->name, pp->psk);
+
+			if (rc == 0)
+				rc = bw_crypto_verifier_from_secret(sk, strlen(sk), user, cp->name,
+								    pp->verifier);
+			if (rc < 0)
+				return rc;
+		}
 	}
 	return 0;
 }
@@ -354,6 +411,10 @@ void peer_proxies_fini(struct peer *p)
 		work_free(p->works);
 	while (p->conns)
 		relay_pair_close(p->conns->pair, "burrow shutting down");
+	for (size_t i = 0; i < p->n_proxies; i++) {
+		sodium_memzero(p->proxies[i].psk, sizeof(p->proxies[i].psk));
+		sodium_memzero(p->proxies[i].verifier, sizeof(p->proxies[i].verifier));
+	}
 	free(p->proxies);
 	p->proxies = NULL;
 	p->n_proxies = 0;

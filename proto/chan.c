@@ -274,3 +274,29 @@ size_t proto_hello_prologue(const struct proto_hello *h, uint8_t out[PROTO_HELLO
 		out[n++] = (uint8_t)h->suites.v[i];
 	return n;
 }
+
+static size_t put_field(uint8_t *out, const char *s, size_t max)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n > max)
+		n = max;
+	out[0] = (uint8_t)(n >> 8);
+	out[1] = (uint8_t)n;
+	if (n)
+		memcpy(out + 2, s, n);
+	return 2 + n;
+}
+
+size_t proto_ticket_input(const char *kind, const char *run_id, uint64_t counter,
+			  const char *name, uint8_t out[PROTO_TICKET_INPUT_MAX])
+{
+	size_t n = 0;
+
+	n += put_field(out + n, kind, 8);
+	n += put_field(out + n, run_id, PROTO_RUN_ID_MAX);
+	for (int i = 0; i < 8; i++)
+		out[n++] = (uint8_t)(counter >> (56 - 8 * i));
+	n += put_field(out + n, name, PROTO_PROXY_NAME_MAX);
+	return n;
+}

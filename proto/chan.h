@@ -69,6 +69,16 @@ struct bufferevent *proto_chan_detach(struct proto_chan *ch);
 struct bufferevent *proto_chan_bev(struct proto_chan *ch);
 
 /*
+ * What a ticket's MAC covers: kind ("work", "visit"), the run id, the counter
+ * (8 bytes, big-endian) and, for visits, the proxy's name, each length-
+ * prefixed so that no two inputs collide. Returns the length (at most
+ * PROTO_TICKET_INPUT_MAX).
+ */
+#define PROTO_TICKET_INPUT_MAX (3 * 2 + 8 + PROTO_RUN_ID_MAX + 8 + PROTO_PROXY_NAME_MAX)
+size_t proto_ticket_input(const char *kind, const char *run_id, uint64_t counter,
+			  const char *name, uint8_t out[PROTO_TICKET_INPUT_MAX]);
+
+/*
  * The handshake prologue both ends derive from a HELLO's plaintext fields, so
  * that a changed version range or suite list (a downgrade) fails the
  * handshake. Returns the length written to out (at most PROTO_HELLO_PROLOGUE_MAX).

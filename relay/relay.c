@@ -10,6 +10,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "proto/chan.h"
 
 static const struct {
 	const char *name;
@@ -112,6 +113,15 @@ void relay_stats(const struct relay *r, struct relay_stats *out)
 	*out = r->stats;
 }
 
+static void proxy_free(struct relay_proxy *p)
+{
+	for (size_t i = 0; i < p->n_allow_users; i++)
+		free(p->allow_users[i]);
+	free(p->allow_users);
+	free(p->name);
+	free(p);
+}
+
 static struct relay_proxy *proxy_find(struct relay_client *c, const char *name)
 {
 	for (struct relay_proxy *p = c->proxies; p; p = p->next)
@@ -156,6 +166,12 @@ int relay_proxy_open(struct relay_client *c, const struct proto_new_proxy *req,
 	}
 	p->client = c;
 	p->kind = kinds[i].kind;
+	if (req->has_allow_users && req->allow_users.n) {
+		p->allow_users = calloc(req->allow_users.n, sizeof(char *));
+		for (size_t j = 0; p->allow_users && j < req->allow_users.n; j++)
+			if ((p->allow_users[j] = strdup(req->allow_users.v[j])))
+				p->n_allow_users++;
+	}
 	p->use_encryption = req->has_use_encryption && req->use_encryption;
 	switch (p->kind) {
 	case RELAY_PROXY_TCP:
@@ -192,8 +208,7 @@ int relay_proxy_open(struct relay_client *c, const struct proto_new_proxy *req,
 		break;
 	}
 	if (rc < 0) {
-		free(p->name);
-		free(p);
+		proxy_free(p);
 		return rc;
 	}
 	p->next = c->proxies;
@@ -230,13 +245,114 @@ int relay_proxy_close(struct relay_client *c, const char *name)
 	if (p->kind == RELAY_PROXY_TCP)
 		relay_tcp_close(p);
 	r->stats.proxies--;
-	free(p->name);
-	free(p);
+	proxy_free(p);
 	return 0;
+}
+
+static void on_flushed(struct bufferevent *bev, void *arg)
+{
+	bufferevent_free(bev);
+}
+
+static void on_flush_event(struct bufferevent *bev, short what, void *arg)
+{
+	bufferevent_free(bev);
+}
+
+/* Answer a visitor connection and hand it to the relayed pair, or refuse it
+ * (then close once the answer is written). */
+static void visitor_answer(struct bufferevent *bev, const char *proxy, const char *error)
+{
+	struct proto_msg m = { .type = PROTO_MSG_NEW_VISITOR_CONN_RESP };
+
+	m.new_visitor_conn_resp.proxy_name = proxy;
+	m.new_visitor_conn_resp.error = error;
+	if (proto_frame_send(bufferevent_get_output(bev), NULL, &m, NULL) < 0 || !error[0])
+		return;
+	bufferevent_setcb(bev, NULL, on_flushed, on_flush_event, NULL);
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_enable(bev, EV_WRITE);
+}
+
+/* An owner's work connection came for a waiting visitor: tell the owner
+ * (START_WORK_CONN, sealed for it), accept the visitor, relay as they are. */
+static void visitor_attach(struct relay_waiter *w, struct bufferevent *work,
+			   struct bw_crypto_session *s)
+{
+	struct proto_msg m = { .type = PROTO_MSG_START_WORK_CONN };
+	struct bufferevent *visitor = w->bev;
+	char who[BW_ADDR_STRLEN + 16];
+
+	m.start_work_conn.proxy_name = w->proxy->name;
+	m.start_work_conn.src_addr = w->src;
+	m.start_work_conn.src_port = w->src_port;
+	m.start_work_conn.dst_addr = w->dst;
+	m.start_work_conn.dst_port = 0;
+	w->bev = NULL;
+	if (proto_frame_send(bufferevent_get_output(work), s, &m, NULL) < 0) {
+		bufferevent_free(visitor);
+		bufferevent_free(work);
+		bw_crypto_session_free(s);
+		return;
+	}
+	bw_crypto_session_free(s); /* the peers seal end to end */
+	visitor_answer(visitor, w->proxy->name, "");
+	snprintf(who, sizeof(who), "visitor %s:%u", w->src, w->src_port);
+	w->proxy->conns++;
+	relay_conn_start(w->client->relay, w->proxy->name, who, visitor, work, NULL);
+}
+
+static bool visitor_allowed(const struct relay_proxy *p, const char *user)
+{
+	if (strcmp(p->client->user, user) == 0)
+		return true;
+	for (size_t i = 0; i < p->n_allow_users; i++)
+		if (strcmp(p->allow_users[i], "*") == 0 || strcmp(p->allow_users[i], user) == 0)
+			return true;
+	return false;
 }
 
 void relay_visitor_conn(struct relay *r, struct bufferevent *bev, const char *visitor_user,
 			const struct proto_new_visitor_conn *req, const char *peer_name)
 {
-	bufferevent_free(bev);
+	struct relay_proxy *p = secret_find(r, req->proxy_name);
+	uint8_t input[PROTO_TICKET_INPUT_MAX];
+	struct relay_waiter *w;
+	size_t len;
+	char *colon;
+
+	if (!p) {
+		log_ratelimited(LOG_WARN, "relay: visitor %s: no secret proxy named %s", peer_name,
+				req->proxy_name);
+		visitor_answer(bev, req->proxy_name, "no such proxy");
+		return;
+	}
+	len = proto_ticket_input("visit", req->run_id, req->counter, req->proxy_name, input);
+	if (bw_crypto_mac_verify(p->verifier, input, len, req->proof) < 0) {
+		log_ratelimited(LOG_WARN, "relay: visitor %s for proxy %s: wrong secret key",
+				peer_name, p->name);
+		visitor_answer(bev, p->name, "authentication failed: wrong secret key");
+		return;
+	}
+	if (!visitor_allowed(p, visitor_user)) {
+		log_ratelimited(LOG_WARN, "relay: visitor %s (user \"%s\") for proxy %s: user not "
+				"allowed", peer_name, visitor_user, p->name);
+		visitor_answer(bev, p->name, "user not allowed by the proxy's allowUsers");
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		bufferevent_free(bev);
+		return;
+	}
+	w->bev = bev;
+	w->proxy = p;
+	w->attach = visitor_attach;
+	snprintf(w->src, sizeof(w->src), "%s", peer_name);
+	colon = strrchr(w->src, ':');
+	if (colon) {
+		w->src_port = (uint16_t)atoi(colon + 1);
+		*colon = '\0';
+	}
+	relay_client_take_work(p->client, w);
 }

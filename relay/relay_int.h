@@ -33,6 +33,8 @@ struct relay_proxy {
 	uint8_t verifier[32];              /* secret kinds */
 	bool has_verifier;
 	bool use_encryption;
+	char **allow_users;                /* secret kinds: other users allowed */
+	size_t n_allow_users;
 	uint64_t conns;
 };
 

@@ -58,7 +58,8 @@ static void conn_close(struct rdv_conn *c, const char *why)
 	struct rdv *r = c->rdv;
 
 	if (c->logged_in) {
-		log_info("rdv: client %s (run id %s) closed: %s", c->addr, c->run_id, why);
+		log_info("rdv: client %s (run id %s) closed: %s", c->addr, c->run_id,
+			 why ? why : "server shutting down");
 		r->stats.clients--;
 	} else if (why) {
 		log_debug("rdv: connection %s closed before login: %s", c->addr, why);
@@ -254,24 +255,12 @@ static int on_new_proxy(struct rdv_conn *c, const struct proto_new_proxy *np)
 	return 0;
 }
 
-/* The ticket of a work connection: MAC(work key, "work" || run id || counter). */
-static void work_ticket_input(const char *run_id, uint64_t counter, uint8_t *buf, size_t *len)
-{
-	size_t n = strlen(run_id);
-
-	memcpy(buf, "work", 4);
-	memcpy(buf + 4, run_id, n);
-	for (int i = 0; i < 8; i++)
-		buf[4 + n + i] = (uint8_t)(counter >> (56 - 8 * i));
-	*len = 4 + n + 8;
-}
-
 /* First frame of a work connection: check the ticket, hand it to the relay. */
 static int on_new_work_conn(struct rdv_conn *c, const struct proto_new_work_conn *w)
 {
 	struct rdv *r = c->rdv;
 	struct rdv_conn *owner = client_find(r, w->run_id);
-	uint8_t input[4 + PROTO_RUN_ID_MAX + 8];
+	uint8_t input[PROTO_TICKET_INPUT_MAX];
 	char label[48];
 	size_t len;
 	struct bw_crypto_session *s;
@@ -282,7 +271,7 @@ static int on_new_work_conn(struct rdv_conn *c, const struct proto_new_work_conn
 		log_ratelimited(LOG_WARN, "rdv: work connection from %s: unknown run id", c->addr);
 		return conn_refuse(c, PROTO_ERRCODE_NOT_FOUND, "unknown run id");
 	}
-	work_ticket_input(w->run_id, w->counter, input, &len);
+	len = proto_ticket_input("work", w->run_id, w->counter, NULL, input);
 	if (bw_crypto_replay_check(&owner->work_counters, w->counter) < 0 ||
 	    bw_crypto_mac_verify(owner->work_key, input, len, w->mac) < 0) {
 		log_ratelimited(LOG_WARN, "rdv: work connection from %s for client %s: bad or "
@@ -305,6 +294,34 @@ static int on_new_work_conn(struct rdv_conn *c, const struct proto_new_work_conn
 	return 1;
 }
 
+/* First frame of a visitor connection: check the visitor's ticket, then let
+ * the relay check the proof of the secret and join it to the owner. */
+static int on_new_visitor_conn(struct rdv_conn *c, const struct proto_new_visitor_conn *v)
+{
+	struct rdv_conn *visitor = client_find(c->rdv, v->run_id);
+	uint8_t input[PROTO_TICKET_INPUT_MAX];
+	struct bufferevent *bev;
+	size_t len;
+
+	if (!visitor) {
+		log_ratelimited(LOG_WARN, "rdv: visitor connection from %s: unknown run id", c->addr);
+		return conn_refuse(c, PROTO_ERRCODE_NOT_FOUND, "unknown run id");
+	}
+	len = proto_ticket_input("work", v->run_id, v->counter, NULL, input);
+	if (bw_crypto_replay_check(&visitor->work_counters, v->counter) < 0 ||
+	    bw_crypto_mac_verify(visitor->work_key, input, len, v->mac) < 0) {
+		log_ratelimited(LOG_WARN, "rdv: visitor connection from %s for client %s: bad or "
+				"replayed ticket", c->addr, visitor->addr);
+		return conn_refuse(c, PROTO_ERRCODE_AUTH_FAILED, "authentication failed");
+	}
+	bw_crypto_replay_update(&visitor->work_counters, v->counter);
+	bev = proto_chan_detach(c->chan);
+	c->chan = NULL;
+	relay_visitor_conn(c->rdv->relay, bev, visitor->user, v, c->addr);
+	conn_close(c, NULL);
+	return 1;
+}
+
 static int on_msg(struct proto_chan *ch, struct proto_msg *m, void *arg)
 {
 	struct rdv_conn *c = arg;
@@ -323,6 +340,8 @@ static int on_msg(struct proto_chan *ch, struct proto_msg *m, void *arg)
 		return 0;
 	case PROTO_MSG_NEW_WORK_CONN:
 		return on_new_work_conn(c, &m->new_work_conn);
+	case PROTO_MSG_NEW_VISITOR_CONN:
+		return on_new_visitor_conn(c, &m->new_visitor_conn);
 	case PROTO_MSG_PING:
 		pong.pong.seq = m->ping.seq;
 		if (proto_chan_send(ch, &pong, NULL) < 0) {

@@ -630,7 +630,10 @@ static void write_file(const char *dir, const char *name, const uint8_t *p, size
 	char path[4096];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path)) {
+		fprintf(stderr, "path too long: %s/%s\n", dir, name);
+		exit(1);
+	}
 	f = fopen(path, "wb");
 	if (!f || fwrite(p, 1, len, f) != len || fclose(f) != 0) {
 		fprintf(stderr, "cannot write %s\n", path);
