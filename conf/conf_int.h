@@ -1,12 +1,13 @@
 /*
- * Shared between the files of conf/ only; never included from outside.
+ * Shared between the files of conf/ only; never included from outside (the
+ * module's own tests excepted).
  *
- * The pieces: toml.c parses TOML into a tree of nodes, ini.c parses frp's
- * legacy INI into sections of raw entries, template.c renders frp's
- * {{ .Envs.NAME }} before either runs, keys.c holds the one key table
- * (keys.def) and turns a value of either format into a struct field, load.c
- * walks a document through the table and checks the result, describe.c
- * prints it.
+ * The pieces: template.c renders frp's {{ .Envs.NAME }} first; toml.c and
+ * toml_lex.c parse TOML into a tree of nodes, ini.c parses frp's legacy INI
+ * into sections of raw entries; keys.c holds the one key table (keys.def) and
+ * turns a value of either format into a struct field, suggest.c words the
+ * warning for an unknown key; load.c walks a document through the table and
+ * checks the result; diag.c collects the messages; describe.c prints a config.
  */
 #ifndef BW_CONF_INT_H
 #define BW_CONF_INT_H

@@ -241,6 +241,14 @@ static void toml_objects(struct conf_ctx *ctx, struct conf_client *c, const stru
 
 /* ---- INI ------------------------------------------------------------------ */
 
+static const struct ini_entry *ini_get(const struct ini_section *sec, const char *key)
+{
+	for (size_t i = 0; i < sec->n; i++)
+		if (strcmp(sec->e[i].key, key) == 0)
+			return &sec->e[i];
+	return NULL;
+}
+
 static void ini_entries(struct conf_ctx *ctx, struct obj *o, const struct ini_section *sec,
 			const char *skip1, const char *skip2)
 {
@@ -250,6 +258,10 @@ static void ini_entries(struct conf_ctx *ctx, struct obj *o, const struct ini_se
 		const char *sub;
 
 		if ((skip1 && strcmp(e->key, skip1) == 0) || (skip2 && strcmp(e->key, skip2) == 0))
+			continue;
+		/* The warning that the plugin will not run covers its parameters. */
+		if (o->scope == SCOPE_PROXY && strncmp(e->key, "plugin_", 7) == 0 &&
+		    ini_get(sec, "plugin"))
 			continue;
 		if (o->scope >= SCOPE_PROXY && strcmp(e->key, "name") == 0) {
 			if (!e->value || strcmp(e->value, sec->name) != 0)
@@ -264,13 +276,6 @@ static void ini_entries(struct conf_ctx *ctx, struct obj *o, const struct ini_se
 	}
 }
 
-static const struct ini_entry *ini_get(const struct ini_section *sec, const char *key)
-{
-	for (size_t i = 0; i < sec->n; i++)
-		if (strcmp(sec->e[i].key, key) == 0)
-			return &sec->e[i];
-	return NULL;
-}
 
 /* A proxy or visitor section; name overrides the section name ([range:]). */
 static void ini_object(struct conf_ctx *ctx, struct conf_client *c, const struct ini_section *sec,
@@ -373,6 +378,12 @@ static void ini_range(struct conf_ctx *ctx, struct conf_client *c, const struct 
 	if (nl != nr) {
 		conf_err(ctx, BW_E_CONF_VALUE, rp->line,
 			 "[%s]: local_port has %zu ports but remote_port has %zu", sec->name, nl, nr);
+		goto out;
+	}
+	if (nl * (sec->n + 1) > TOML_VALUES_MAX) {
+		conf_err(ctx, BW_E_TOO_BIG, sec->line,
+			 "[%s]: %zu copies of %zu keys is more than %d values", sec->name, nl, sec->n,
+			 TOML_VALUES_MAX);
 		goto out;
 	}
 	for (size_t i = 0; i < nl; i++) {

@@ -671,6 +671,64 @@ static void test_conf_unsupported_default_is_silent(void **state)
 	conf_client_free(&c);
 }
 
+/*
+ * Files in the style of frp's full examples, with every kind of key Burrow
+ * does not support: they load, and every message is a warning about one.
+ */
+static const char kitchen_toml[] =
+	"user = \"me\"\nserverAddr = \"192.0.2.1\"\nnatHoleStunServer = \"stun.example.net:3478\"\n"
+	"dnsServer = \"8.8.8.8\"\nwebServer.addr = \"0.0.0.0\"\nwebServer.port = 7400\n"
+	"transport.protocol = \"kcp\"\ntransport.tls.enable = false\ntransport.quic.keepalivePeriod = 5\n"
+	"auth.additionalScopes = [\"HeartBeats\"]\nauth.oidc.clientID = \"x\"\nincludes = [\"./confd/*.toml\"]\n"
+	"featureGates = { VirtualNet = true }\nmetadatas.team = \"a\"\nudpPacketSize = 1400\n"
+	"[[proxies]]\nname = \"db\"\ntype = \"tcp\"\nlocalPort = 5432\nremotePort = 15432\n"
+	"transport.bandwidthLimit = \"2MB\"\nloadBalancer.group = \"g\"\nloadBalancer.groupKey = \"k\"\n"
+	"healthCheck.type = \"tcp\"\nhealthCheck.intervalSeconds = 5\n[proxies.annotations]\nowner = \"me\"\n"
+	"[[proxies]]\nname = \"site\"\ntype = \"http\"\nlocalPort = 8080\ncustomDomains = [\"a.example\"]\n"
+	"responseHeaders.set.x-a = \"b\"\nrouteByHTTPUser = \"u\"\ntransport.proxyProtocolVersion = \"v1\"\n"
+	"healthCheck.httpHeaders = [ { name = \"a\", value = \"b\" } ]\n"
+	"[[proxies]]\nname = \"sock\"\ntype = \"tcp\"\nremotePort = 1080\n[proxies.plugin]\ntype = \"socks5\"\n"
+	"[[visitors]]\nname = \"v\"\ntype = \"xtcp\"\nserverName = \"x\"\nsecretKey = \"k\"\nbindPort = 6000\n"
+	"protocol = \"kcp\"\nmaxRetriesAnHour = 4\nnatTraversal.disableAssistedAddrs = true\n";
+
+static const char kitchen_ini[] =
+	"[common]\nserver_addr = 192.0.2.1\nadmin_addr = 0.0.0.0\nadmin_port = 7400\nadmin_user = a\n"
+	"admin_pwd = b\ntls_enable = false\nprotocol = websocket\nhttp_proxy = http://proxy:3128\n"
+	"authenticate_heartbeats = true\noidc_client_id = x\noidc_additional_audience = y\n"
+	"oidc_additional_var = z\nmeta_team = a\nincludes = ./confd/*.ini\nlog_way = file\n"
+	"[db]\ntype = tcp\nlocal_port = 5432\nremote_port = 15432\nbandwidth_limit = 2MB\ngroup = g\n"
+	"group_key = k\nhealth_check_type = tcp\nhealth_check_interval_s = 5\nproxy_protocol_version = v2\n"
+	"[sock]\ntype = tcp\nremote_port = 1080\nplugin = socks5\nplugin_user = u\nplugin_passwd = p\n"
+	"[v]\nrole = visitor\ntype = xtcp\nserver_name = x\nsk = k\nbind_port = 6000\nprotocol = kcp\n"
+	"max_retries_an_hour = 4\n";
+
+static void test_conf_parse_frp_kitchen_sink(void **state)
+{
+	const char *docs[] = { kitchen_toml, kitchen_ini };
+	const char *labels[] = { "frpc.toml", "frpc.ini" };
+
+	for (int f = 0; f < 2; f++) {
+		struct conf_diag d = { 0 };
+		struct conf_client c;
+
+		assert_int_equal(conf_client_parse(labels[f], docs[f], strlen(docs[f]),
+						   CONF_FORMAT_AUTO, &c, &d), 0);
+		assert_true(d.n >= 10);
+		for (size_t i = 0; i < d.n; i++)
+			if (!strstr(d.entries[i].text, "not supported by Burrow yet"))
+				fail_msg("%s", d.entries[i].text);
+		/* One warning for the plugin, none for its parameters. */
+		assert_non_null(find(&d, CONF_WARNING, f ? 30 : 41, "plugin \"socks5\""));
+		assert_null(find(&d, CONF_WARNING, 31, "plugin_user"));
+		if (f)
+			assert_null(find(&d, CONF_WARNING, 13, "oidc_additional_var"));
+		assert_false(conf_proxy_runs(&c, &c.proxies[c.n_proxies - 1]));
+		assert_true(conf_proxy_runs(&c, &c.proxies[0]));
+		conf_client_free(&c);
+		conf_diag_free(&d);
+	}
+}
+
 static void test_conf_parse_templates(void **state)
 {
 	struct conf_diag d = { 0 };
@@ -853,6 +911,7 @@ int main(void)
 		cmocka_unit_test(test_conf_defaults_follow_frp),
 		cmocka_unit_test(test_conf_ini_values),
 		cmocka_unit_test(test_conf_unsupported_default_is_silent),
+		cmocka_unit_test(test_conf_parse_frp_kitchen_sink),
 		cmocka_unit_test(test_conf_parse_templates),
 		cmocka_unit_test(test_conf_parse_format_detection),
 		cmocka_unit_test(test_conf_diag_sorted_and_capped),
