@@ -25,6 +25,11 @@ int64_t bw_now_ms(void);
 #define BW_ADDR_STRLEN 64
 char *bw_addr_format(const struct sockaddr *sa, char *buf, size_t len);
 
+/* Parse what bw_addr_format writes ("203.0.113.7:51000", "[2001:db8::1]:51000",
+ * numeric only) into *ss; returns the address length, or BW_E_INVAL. */
+struct sockaddr_storage;
+int bw_addr_parse(const char *s, struct sockaddr_storage *ss);
+
 /* Duplicate at most n bytes of s into a NUL-terminated string (NULL on OOM). */
 char *bw_strndup(const char *s, size_t n);
 

@@ -15,6 +15,7 @@ struct evdns_base;
 struct peer_work;
 struct peer_conn;
 struct peer_visitor;
+struct peer_udp;
 struct peer_visit;
 struct bufferevent;
 
@@ -60,6 +61,8 @@ struct peer {
 	struct peer_work *works;
 	struct peer_conn *conns;
 
+	struct peer_udp *udps;             /* udp.c */
+
 	/* visitors (visitor.c) */
 	struct peer_visitor *visitors;
 	size_t n_visitors;
@@ -79,6 +82,11 @@ void peer_work_open(struct peer *p, unsigned n);
  * logs one line, prefixed with `label` ("proxy ssh"), when the pair closes. */
 void peer_conn_start(struct peer *p, const char *label, const char *who,
 		     struct bufferevent *a, struct bufferevent *b, struct bw_crypto_session *s);
+
+/* udp.c: a udp proxy's work connection, after START_WORK_CONN; takes chan and s. */
+void peer_udp_start(struct peer *p, struct peer_proxy *pp, struct proto_chan *chan,
+		    struct bw_crypto_session *s);
+void peer_udps_fini(struct peer *p);
 
 int peer_visitors_init(struct peer *p);
 void peer_visitors_fini(struct peer *p);

@@ -195,6 +195,15 @@ static int on_start_work_conn(struct peer_work *w, const struct proto_start_work
 		return 1;
 	}
 	snprintf(w->who, sizeof(w->who), "%s:%u", s->src_addr, (unsigned)s->src_port);
+	if (w->proxy->type == CONF_PROXY_UDP) {
+		struct bw_crypto_session *ses = proto_chan_take_session(w->chan);
+		struct proto_chan *ch = w->chan;
+
+		w->chan = NULL;
+		work_free(w);
+		peer_udp_start(p, proxy_by_wire_name(p, s->proxy_name), ch, ses);
+		return 1;
+	}
 	w->session = proto_chan_take_session(w->chan);
 	w->work = proto_chan_detach(w->chan);
 	w->chan = NULL;
@@ -374,11 +383,8 @@ int peer_proxies_init(struct peer *p)
 		return BW_E_NOMEM;
 	for (size_t i = 0; i < conf->n_proxies; i++) {
 		const struct conf_proxy *cp = &conf->proxies[i];
-		int started = conf->n_start == 0;
 
-		for (size_t j = 0; j < conf->n_start; j++)
-			started |= strcmp(conf->start[j], cp->name) == 0;
-		if (!started)
+		if (!conf_proxy_runs(conf, cp))
 			continue;
 		struct peer_proxy *pp = &p->proxies[p->n_proxies++];
 		pp->conf = cp;
@@ -409,6 +415,7 @@ void peer_proxies_fini(struct peer *p)
 {
 	while (p->works)
 		work_free(p->works);
+	peer_udps_fini(p);
 	while (p->conns)
 		relay_pair_close(p->conns->pair, "burrow shutting down");
 	for (size_t i = 0; i < p->n_proxies; i++) {

@@ -226,6 +226,8 @@ int peer_visitors_init(struct peer *p)
 		const char *secret = cv->secret_key ? cv->secret_key : "";
 		int rc;
 
+		if (!conf_visitor_runs(conf, cv))
+			continue;
 		if (cv->type == CONF_PROXY_SUDP) {
 			log_warn("burrow: visitor %s: sudp visitors are not supported yet; skipped",
 				 cv->name);

@@ -149,6 +149,17 @@ struct proto_chan *proto_chan_new(struct bufferevent *bev, enum proto_side side,
 	return ch;
 }
 
+void proto_chan_set_cbs(struct proto_chan *ch, const struct proto_chan_cbs *cbs, void *arg)
+{
+	ch->cbs = *cbs;
+	ch->arg = arg;
+	/* The previous owner stopped reading mid-buffer when it handed the
+	 * channel over: have the loop deliver what is already there. */
+	if (evbuffer_get_length(bufferevent_get_input(ch->bev)) > 0)
+		bufferevent_trigger(ch->bev, EV_READ,
+				    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
 void proto_chan_free(struct proto_chan *ch)
 {
 	if (!ch)

@@ -35,6 +35,9 @@ struct proto_chan_cbs {
 /* Take ownership of bev (freed with the channel) and start reading frames. */
 struct proto_chan *proto_chan_new(struct bufferevent *bev, enum proto_side side,
 				  const struct proto_chan_cbs *cbs, void *arg, int *rc);
+/* Hand the channel to another owner: later events go to cbs/arg, starting
+ * with frames already received (delivered from the loop, not this call). */
+void proto_chan_set_cbs(struct proto_chan *ch, const struct proto_chan_cbs *cbs, void *arg);
 /* Free the channel, its bufferevent (closing the socket) and its session. NULL ok. */
 void proto_chan_free(struct proto_chan *ch);
 

@@ -50,6 +50,8 @@ void relay_waiter_free(struct relay_waiter *w)
 			c->waiting_tail = w->prev;
 		c->n_waiting--;
 	}
+	if (w->on_free)
+		w->on_free(w);
 	if (w->timer)
 		event_free(w->timer);
 	if (w->bev)
@@ -139,8 +141,10 @@ void relay_client_take_work(struct relay_client *c, struct relay_waiter *w)
 	w->timer = evtimer_new(c->relay->base, on_waiter_timeout, w);
 	if (w->timer)
 		evtimer_add(w->timer, &tv);
-	bufferevent_setcb(w->bev, NULL, NULL, on_waiter_event, w);
-	bufferevent_enable(w->bev, EV_READ);
+	if (w->bev) {
+		bufferevent_setcb(w->bev, NULL, NULL, on_waiter_event, w);
+		bufferevent_enable(w->bev, EV_READ);
+	}
 	/* One request per waiting user beyond those already on their way. */
 	if (c->n_waiting > c->requested)
 		ask_for_work(c, c->n_waiting - c->requested);

@@ -182,6 +182,14 @@ int relay_proxy_open(struct relay_client *c, const struct proto_new_proxy *req,
 				 *r->conf->proxy_bind_addr ? r->conf->proxy_bind_addr :
 				 r->conf->bind_addr, p->port);
 		break;
+	case RELAY_PROXY_UDP:
+		rc = relay_udp_open(p, req->has_remote_port ? (uint16_t)req->remote_port : 0,
+				    err, errlen);
+		if (rc == 0)
+			snprintf(remote_addr, ralen, "%s:%u", r->conf->proxy_bind_addr &&
+				 *r->conf->proxy_bind_addr ? r->conf->proxy_bind_addr :
+				 r->conf->bind_addr, p->port);
+		break;
 	case RELAY_PROXY_STCP:
 	case RELAY_PROXY_SUDP:
 	case RELAY_PROXY_XTCP:
@@ -244,6 +252,8 @@ int relay_proxy_close(struct relay_client *c, const char *name)
 	}
 	if (p->kind == RELAY_PROXY_TCP)
 		relay_tcp_close(p);
+	if (p->kind == RELAY_PROXY_UDP)
+		relay_udp_close(p);
 	r->stats.proxies--;
 	proxy_free(p);
 	return 0;

@@ -52,6 +52,7 @@ struct relay_waiter {
 	/* Called instead of the plain tcp pairing (udp, visitors). */
 	void (*attach)(struct relay_waiter *w, struct bufferevent *work,
 		       struct bw_crypto_session *s);
+	void (*on_free)(struct relay_waiter *w);  /* told when the waiter goes */
 	void *ctx;
 };
 
@@ -108,6 +109,10 @@ void relay_waiter_free(struct relay_waiter *w);
 /* tcp.c */
 int relay_tcp_open(struct relay_proxy *p, uint16_t want, char *err, size_t errlen);
 void relay_tcp_close(struct relay_proxy *p);
+
+/* udp.c */
+int relay_udp_open(struct relay_proxy *p, uint16_t want, char *err, size_t errlen);
+void relay_udp_close(struct relay_proxy *p);
 
 /* ports.c */
 int relay_port_check(struct relay *r, struct relay_client *c, uint16_t port, char *err,

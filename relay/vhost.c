@@ -405,7 +405,9 @@ static int add_all(struct relay_vhost *v, const struct relay_vhost_proxy *p, cha
 				 p->subdomain);
 			return BW_E_CONF_VALUE;
 		}
-		snprintf(dom, sizeof(dom), "%s.%s", p->subdomain, subhost);
+		memcpy(dom, p->subdomain, sl);
+		dom[sl] = '.';
+		strcpy(dom + sl + 1, subhost);
 		rc = domain_canon(dom, dom, err, errlen);
 		if (rc < 0)
 			return rc;

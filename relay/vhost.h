@@ -76,7 +76,8 @@ size_t relay_vhost_count(const struct relay_vhost *v);
 /* Canonical host for routing: lowercase, port and one trailing dot removed,
  * "[v6]" kept in brackets. Writes a NUL-terminated string of at most
  * RELAY_VHOST_HOST_MAX bytes to out (size > RELAY_VHOST_HOST_MAX) and returns
- * its length, or BW_E_HTTP_MALFORMED when in is not a valid host[:port]. */
+ * its length, or BW_E_HTTP_MALFORMED when in is not a valid host[:port]
+ * (BW_E_INVAL when outsz is too small). */
 int relay_vhost_host_canon(const char *in, size_t len, char *out, size_t outsz);
 
 /* --- TLS ClientHello server name (sni.c) --------------------------------- */

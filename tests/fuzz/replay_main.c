@@ -18,7 +18,7 @@ static int replay_file(const char *path)
 {
 	char *data;
 	size_t len;
-	int rc = bw_file_read(path, 16u << 20, &data, &len);
+	int rc = bw_file_read(path, 1u << 20, &data, &len);
 
 	if (rc < 0) {
 		fprintf(stderr, "replay: %s: cannot read (%d)\n", path, rc);
