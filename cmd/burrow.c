@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
@@ -13,6 +14,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "crypto/crypto.h"
+#include "nat/nat.h"
 #include "peer/peer.h"
 
 /* The one context of the burrow process (STYLE.md 3). */
@@ -22,6 +24,8 @@ struct bw_client {
 	struct peer *peer;
 	struct event *sigint, *sigterm;
 	int exit_code;
+	int json;               /* burrow nat --json */
+	struct nat_probe *probe;/* burrow nat --server */
 };
 
 static int load(const char *path, struct conf_client *conf)
@@ -129,6 +133,114 @@ err_conf:
 	return rc < 0 ? 1 : cli.exit_code;
 }
 
+static void print_nat(struct bw_client *cli, const struct nat_result *r)
+{
+	char buf[NAT_FORMAT_MAX];
+
+	if (cli->json)
+		nat_result_format_json(r, buf, sizeof(buf));
+	else
+		nat_result_format_text(r, buf, sizeof(buf));
+	fputs(buf, stdout);
+	if (buf[0] && buf[strlen(buf) - 1] != '\n')
+		fputc('\n', stdout);
+	fflush(stdout);
+	cli->exit_code = r->udp == NAT_UDP_OK ? 0 : 1;
+	event_base_loopexit(cli->base, NULL);
+}
+
+static void on_nat_logged_in_done(void *arg, const struct nat_result *r)
+{
+	print_nat(arg, r);
+}
+
+static void on_nat_direct_done(const struct nat_result *r, void *arg)
+{
+	print_nat(arg, r);
+}
+
+/*
+ * burrow nat -c FILE [--json]: log in to the configured burrowd, probe its
+ * STUN server, print what the NAT does. burrow nat --server HOST:PORT
+ * [--json]: probe a STUN server directly (numeric address), no login.
+ */
+static int nat_main(int argc, char **argv)
+{
+	struct bw_client cli = {0};
+	struct peer_hooks hooks = { .fatal = on_fatal, .nat_done = on_nat_logged_in_done,
+				    .arg = &cli, .nat_only = 1 };
+	const char *path = NULL, *server = NULL;
+	int rc = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			cli.json = 1;
+		else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
+			 i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)
+			server = argv[++i];
+		else {
+			fprintf(stderr, "usage: burrow nat (-c FILE | --server HOST:PORT) [--json]\n");
+			return 2;
+		}
+	}
+	if (!path == !server) {
+		fprintf(stderr, "usage: burrow nat (-c FILE | --server HOST:PORT) [--json]\n");
+		return 2;
+	}
+	if (bw_crypto_init() < 0)
+		return 1;
+	log_open(NULL, LOG_WARN, 0);
+	cli.base = event_base_new();
+	if (!cli.base)
+		return 1;
+	if (server) {
+		struct nat_probe_conf pc = {0};
+		char host[256], *colon;
+
+		snprintf(host, sizeof(host), "%s", server);
+		colon = strrchr(host, ':');
+		if (colon)
+			*colon = '\0';
+		if (!colon || nat_addr_parse(host[0] == '[' ? host + 1 : host,
+					     (uint16_t)atoi(colon + 1), &pc.server) < 0) {
+			fprintf(stderr, "burrow nat: --server wants a numeric HOST:PORT, not \"%s\"\n",
+				server);
+			event_base_free(cli.base);
+			return 2;
+		}
+		cli.probe = nat_probe_start(cli.base, &pc, on_nat_direct_done, &cli, &rc);
+		if (!cli.probe) {
+			fprintf(stderr, "burrow nat: %s\n", bw_strerror(rc));
+			event_base_free(cli.base);
+			return 1;
+		}
+		event_base_dispatch(cli.base);
+		nat_probe_free(cli.probe);
+		event_base_free(cli.base);
+		return cli.exit_code;
+	}
+	if (load(path, &cli.conf) < 0) {
+		event_base_free(cli.base);
+		return 1;
+	}
+	cli.conf.login_fail_exit = true; /* a probe that cannot log in gives up */
+	cli.peer = peer_new(cli.base, &cli.conf, &hooks, &rc);
+	if (!cli.peer) {
+		fprintf(stderr, "burrow nat: %s\n", bw_strerror(rc));
+		cli.exit_code = 1;
+	} else {
+		peer_start(cli.peer);
+		event_base_dispatch(cli.base);
+		peer_free(cli.peer);
+	}
+	event_base_free(cli.base);
+	conf_client_free(&cli.conf);
+	log_close();
+	return cli.exit_code;
+}
+
 static int version_main(int argc, char **argv)
 {
 	printf("burrow %s\n", BW_VERSION);
@@ -138,6 +250,7 @@ static int version_main(int argc, char **argv)
 static const struct cmd_subcommand commands[] = {
 	{ "run", run_main, "run the peer: burrow run -c frpc.toml (or burrow -c frpc.toml)" },
 	{ "verify", verify_main, "check a configuration file and print what would run" },
+	{ "nat", nat_main, "tell what the NAT in front of this machine does: burrow nat -c FILE [--json]" },
 	{ "version", version_main, "print the version" },
 };
 

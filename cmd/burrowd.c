@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "crypto/crypto.h"
+#include "nat/nat.h"
 #include "relay/relay.h"
 #include "rendezvous/rdv.h"
 
@@ -22,6 +23,7 @@ struct bw_server {
 	struct conf_server conf;
 	struct relay *relay;
 	struct rdv *rdv;
+	struct nat_stun_server *stun;
 	struct event *sigint, *sigterm;
 };
 
@@ -65,6 +67,37 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 	log_info("burrowd: %s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	event_base_loopexit(srv->base, NULL);
+}
+
+/* STUN on bindUDPPort for NAT probing, with RFC 5780's second address and
+ * port when natProbeAltAddr is set. */
+static int stun_start(struct bw_server *srv)
+{
+	const struct conf_server *c = &srv->conf;
+	struct nat_stun_server_conf sc = {0};
+	const char *a1 = c->nat_probe_addr && *c->nat_probe_addr ? c->nat_probe_addr : c->bind_addr;
+	struct sockaddr_storage ss;
+	char addr[BW_ADDR_STRLEN];
+	int rc;
+
+	if (c->bind_udp_port == 0)
+		return 0;
+	rc = nat_addr_parse(a1, c->bind_udp_port, &sc.addr);
+	if (rc == 0 && c->nat_probe_alt_addr && *c->nat_probe_alt_addr) {
+		rc = nat_addr_parse(c->nat_probe_alt_addr, 0, &sc.alt_addr);
+		sc.alt_port = c->nat_probe_alt_port ? c->nat_probe_alt_port :
+			      (uint16_t)(c->bind_udp_port + 1);
+	}
+	if (rc == 0)
+		srv->stun = nat_stun_server_new(srv->base, &sc, &rc);
+	if (!srv->stun) {
+		log_error("burrowd: STUN on %s:%u: %s", a1, c->bind_udp_port, bw_strerror(rc));
+		return rc < 0 ? rc : BW_E_INVAL;
+	}
+	for (unsigned i = 0; nat_stun_server_addr(srv->stun, i, &ss) == 0; i++)
+		log_info("burrowd: STUN listening on udp %s",
+			 bw_addr_format((struct sockaddr *)&ss, addr, sizeof(addr)));
+	return 0;
 }
 
 static int run_main(int argc, char **argv)
@@ -117,6 +150,9 @@ static int run_main(int argc, char **argv)
 		log_error("burrowd: cannot open the vhost listeners: %s", bw_strerror(rc));
 		goto err_rdv;
 	}
+	rc = stun_start(&srv);
+	if (rc < 0)
+		goto err_rdv;
 	srv.sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
 	srv.sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
 	evsignal_add(srv.sigint, NULL);
@@ -126,6 +162,7 @@ static int run_main(int argc, char **argv)
 	event_free(srv.sigint);
 	event_free(srv.sigterm);
 err_rdv:
+	nat_stun_server_free(srv.stun);
 	rdv_free(srv.rdv);
 err_relay:
 	relay_free(srv.relay);

@@ -43,6 +43,9 @@ struct conf_server {
 	char *bind_addr;
 	uint16_t bind_port;
 	uint16_t bind_udp_port;     /* STUN / NAT probing; 0 = off */
+	char *nat_probe_addr;       /* STUN's A1 when bindAddr is a wildcard */
+	char *nat_probe_alt_addr;   /* RFC 5780 A2; empty = none */
+	uint16_t nat_probe_alt_port;/* RFC 5780 P2; 0 = bindUDPPort + 1 */
 	char *proxy_bind_addr;
 	uint16_t vhost_http_port;   /* 0 = http proxies refused */
 	uint16_t vhost_https_port;

@@ -43,6 +43,7 @@ static void ctl_state_set(struct peer *p, enum peer_ctl_state next)
 
 static void ctl_teardown(struct peer *p)
 {
+	peer_nat_stop(p);
 	proto_chan_free(p->ctl);
 	p->ctl = NULL;
 	bw_crypto_hs_free(p->hs);
@@ -198,6 +199,7 @@ static int on_login_resp(struct peer *p, const struct proto_login_resp *r)
 		 p->conf->server_addr, p->conf->server_port, p->run_id, r->server_version,
 		 bw_crypto_suite_name(p->suite));
 	peer_proxies_register(p);
+	peer_nat_start(p);
 	return 0;
 }
 

@@ -17,9 +17,9 @@ struct peer *peer_new(struct event_base *base, const struct conf_client *conf,
 	p->conf = conf;
 	p->hooks = *hooks;
 	*rc = peer_ctl_init(p);
-	if (*rc == 0)
+	if (*rc == 0 && !hooks->nat_only)
 		*rc = peer_proxies_init(p);
-	if (*rc == 0)
+	if (*rc == 0 && !hooks->nat_only)
 		*rc = peer_visitors_init(p);
 	if (*rc < 0) {
 		peer_free(p);
@@ -32,6 +32,7 @@ void peer_free(struct peer *p)
 {
 	if (!p)
 		return;
+	peer_nat_stop(p);
 	peer_visitors_fini(p);
 	peer_proxies_fini(p);
 	peer_ctl_fini(p);

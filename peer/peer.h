@@ -11,12 +11,17 @@
 #include "conf/conf.h"
 
 struct peer;
+struct nat_result;
 
 struct peer_hooks {
 	/* The peer gave up for good (a failed first login with loginFailExit):
 	 * the process should exit non-zero. rc says why. */
 	void (*fatal)(void *arg, int rc);
+	/* The NAT probe after login finished (optional; `burrow nat`). */
+	void (*nat_done)(void *arg, const struct nat_result *r);
 	void *arg;
+	/* Only log in and probe the NAT: no proxies, no visitors. */
+	int nat_only;
 };
 
 /* conf must outlive the peer. */

@@ -16,6 +16,7 @@ struct peer_work;
 struct peer_conn;
 struct peer_visitor;
 struct peer_udp;
+struct nat_probe;
 struct peer_visit;
 struct bufferevent;
 
@@ -62,6 +63,7 @@ struct peer {
 	struct peer_conn *conns;
 
 	struct peer_udp *udps;             /* udp.c */
+	struct nat_probe *nat;             /* nat.c: running after login */
 
 	/* visitors (visitor.c) */
 	struct peer_visitor *visitors;
@@ -87,6 +89,10 @@ void peer_conn_start(struct peer *p, const char *label, const char *who,
 void peer_udp_start(struct peer *p, struct peer_proxy *pp, struct proto_chan *chan,
 		    struct bw_crypto_session *s);
 void peer_udps_fini(struct peer *p);
+
+/* nat.c: probe burrowd's STUN server, report with NAT_REPORT. */
+void peer_nat_start(struct peer *p);
+void peer_nat_stop(struct peer *p);
 
 int peer_visitors_init(struct peer *p);
 void peer_visitors_fini(struct peer *p);

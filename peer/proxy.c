@@ -318,6 +318,8 @@ void peer_work_open(struct peer *p, unsigned n)
 /* After each login: register every proxy the configuration starts. */
 void peer_proxies_register(struct peer *p)
 {
+	if (!p->proxies)
+		return; /* `burrow nat`: logged in only to probe */
 	for (size_t i = 0; i < p->n_proxies; i++) {
 		const struct conf_proxy *cp = p->proxies[i].conf;
 		struct proto_msg m = { .type = PROTO_MSG_NEW_PROXY };

@@ -18,6 +18,7 @@
 #include "common/util.h"
 #include "crypto/crypto.h"
 #include "crypto/replay.h"
+#include "nat/nat.h"
 #include "proto/chan.h"
 #include "proto/proto.h"
 #include "relay/relay.h"
@@ -39,6 +40,8 @@ struct rdv_conn {
 	struct relay_client *rc;                /* logged in: proxies, work conns */
 	uint8_t work_key[BW_CRYPTO_KEY_LEN];    /* tickets of its work connections */
 	struct bw_crypto_replay work_counters;  /* tickets seen */
+	struct nat_report nat;                  /* NAT_REPORT, for the P2P planner */
+	bool has_nat;
 };
 
 struct rdv {
@@ -322,6 +325,28 @@ static int on_new_visitor_conn(struct rdv_conn *c, const struct proto_new_visito
 	return 1;
 }
 
+static int on_nat_report(struct rdv_conn *c, const struct proto_nat_report *n)
+{
+	struct nat_report rep = {
+		.type = (uint8_t)n->nat_type, .udp = (uint8_t)n->udp,
+		.mapping = (uint8_t)n->mapping, .filtering = (uint8_t)n->filtering,
+		.alloc = (uint8_t)n->port_alloc, .hairpin = (uint8_t)n->hairpin,
+		.port_preserving = (uint8_t)n->port_preserving, .untested = (uint8_t)n->untested,
+		.port_delta = (int16_t)(uint16_t)n->port_delta,
+	};
+	char buf[256];
+
+	if (nat_report_check(&rep) < 0) {
+		log_ratelimited(LOG_WARN, "rdv: client %s: NAT report out of range", c->addr);
+		return 0;
+	}
+	c->nat = rep;
+	c->has_nat = true;
+	nat_report_format(&rep, buf, sizeof(buf));
+	log_info("rdv: client %s: NAT %s", c->addr, buf);
+	return 0;
+}
+
 static int on_msg(struct proto_chan *ch, struct proto_msg *m, void *arg)
 {
 	struct rdv_conn *c = arg;
@@ -342,6 +367,8 @@ static int on_msg(struct proto_chan *ch, struct proto_msg *m, void *arg)
 		return on_new_work_conn(c, &m->new_work_conn);
 	case PROTO_MSG_NEW_VISITOR_CONN:
 		return on_new_visitor_conn(c, &m->new_visitor_conn);
+	case PROTO_MSG_NAT_REPORT:
+		return on_nat_report(c, &m->nat_report);
 	case PROTO_MSG_PING:
 		pong.pong.seq = m->ping.seq;
 		if (proto_chan_send(ch, &pong, NULL) < 0) {
