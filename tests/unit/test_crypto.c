@@ -929,6 +929,45 @@ static void test_free_null(void **state)
 	assert_rc(bw_crypto_init(), 0);
 }
 
+/* Work connections: both ends build a session from the same exported key;
+ * records cross in both directions, and a different label or role does not
+ * interoperate. */
+static void test_session_from_key(void **state)
+{
+	uint8_t key[32], pt[64], ct[64 + BW_CRYPTO_RECORD_OVERHEAD], out[64];
+	size_t n, m;
+	int rc;
+	struct bw_crypto_session *i, *r, *other;
+
+	(void)state;
+	memset(key, 7, sizeof(key));
+	memset(pt, 'x', sizeof(pt));
+	i = bw_crypto_session_from_key(key, "burrow work 1", BW_CRYPTO_INITIATOR,
+				       BW_CRYPTO_CHACHA20POLY1305, BW_CRYPTO_STREAM, &rc);
+	r = bw_crypto_session_from_key(key, "burrow work 1", BW_CRYPTO_RESPONDER,
+				       BW_CRYPTO_CHACHA20POLY1305, BW_CRYPTO_STREAM, &rc);
+	other = bw_crypto_session_from_key(key, "burrow work 2", BW_CRYPTO_RESPONDER,
+					   BW_CRYPTO_CHACHA20POLY1305, BW_CRYPTO_STREAM, &rc);
+	assert_non_null(i);
+	assert_non_null(r);
+	assert_non_null(other);
+	assert_int_equal(bw_crypto_seal(i, NULL, 0, pt, sizeof(pt), ct, sizeof(ct), &n), 0);
+	assert_int_equal(bw_crypto_open(other, NULL, 0, ct, n, out, sizeof(out), &m), BW_E_DECRYPT);
+	assert_int_equal(bw_crypto_open(r, NULL, 0, ct, n, out, sizeof(out), &m), 0);
+	assert_memory_equal(out, pt, sizeof(pt));
+	assert_int_equal(bw_crypto_seal(r, NULL, 0, pt, sizeof(pt), ct, sizeof(ct), &n), 0);
+	assert_int_equal(bw_crypto_open(i, NULL, 0, ct, n, out, sizeof(out), &m), 0);
+	assert_null(bw_crypto_session_from_key(key, "", BW_CRYPTO_INITIATOR,
+					       BW_CRYPTO_CHACHA20POLY1305, BW_CRYPTO_STREAM, &rc));
+	assert_int_equal(rc, BW_E_INVAL);
+	assert_null(bw_crypto_session_from_key(key, "x", BW_CRYPTO_INITIATOR, 99,
+					       BW_CRYPTO_STREAM, &rc));
+	assert_int_equal(rc, BW_E_UNSUPPORTED);
+	bw_crypto_session_free(i);
+	bw_crypto_session_free(r);
+	bw_crypto_session_free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -956,6 +995,7 @@ int main(void)
 		cmocka_unit_test(test_hs_bad_arguments),
 		cmocka_unit_test(test_hs_split_mode_and_suite_bound),
 		cmocka_unit_test(test_session_export),
+		cmocka_unit_test(test_session_from_key),
 		cmocka_unit_test(test_free_null),
 	};
 
