@@ -39,6 +39,8 @@ struct peer_work {
 	char who[BW_ADDR_STRLEN + 8];
 };
 
+static const struct proto_chan_cbs work_cbs;
+
 /* A relayed connection: what is logged when it closes. */
 struct peer_conn {
 	struct peer *peer;
@@ -138,6 +140,34 @@ static void on_owner_e2e_done(void *arg, int rc, struct bufferevent *bev,
 	work_free(w);
 }
 
+/* sudp, owner side: the visitor proved the secret; datagrams follow, sealed
+ * end to end, on the same connection. */
+static void on_owner_sudp_done(void *arg, int rc, struct bufferevent *bev,
+			       struct bw_crypto_session *s)
+{
+	struct peer_work *w = arg;
+	struct peer *p = w->peer;
+	struct peer_proxy *pp = w->pp;
+	struct proto_chan *ch;
+
+	w->work = NULL; /* bev is the handshake's now: passed on or freed */
+	if (rc < 0) {
+		log_warn("burrow: %s: visitor %s: end-to-end handshake failed: %s", pp->label,
+			 w->who, bw_strerror(rc));
+		work_free(w);
+		return;
+	}
+	work_free(w);
+	ch = proto_chan_new(bev, PROTO_SIDE_CLIENT, &work_cbs, NULL, &rc);
+	if (!ch) {
+		bufferevent_free(bev);
+		bw_crypto_session_free(s);
+		return;
+	}
+	proto_chan_set_state(ch, PROTO_STATE_WORK);
+	peer_udp_start(p, pp, ch, s);
+}
+
 /* Local service connected: relay it with the work connection. */
 static void on_local_event(struct bufferevent *bev, short what, void *arg)
 {
@@ -202,6 +232,17 @@ static int on_start_work_conn(struct peer_work *w, const struct proto_start_work
 		w->chan = NULL;
 		work_free(w);
 		peer_udp_start(p, proxy_by_wire_name(p, s->proxy_name), ch, ses);
+		return 1;
+	}
+	if (w->proxy->type == CONF_PROXY_SUDP) {
+		/* No local connection yet: first the handshake keyed by the
+		 * secret with the visitor, then datagrams both ways. */
+		bw_crypto_session_free(proto_chan_take_session(w->chan));
+		w->work = proto_chan_detach(w->chan);
+		w->chan = NULL;
+		bufferevent_disable(w->work, EV_READ);
+		peer_e2e_start(w->work, BW_CRYPTO_RESPONDER, w->pp->psk, w->pp->wire_name,
+			       on_owner_sudp_done, w);
 		return 1;
 	}
 	w->session = proto_chan_take_session(w->chan);

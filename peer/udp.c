@@ -196,10 +196,13 @@ void peer_udp_start(struct peer *p, struct peer_proxy *pp, struct proto_chan *ch
 		p->udps->prev = u;
 	p->udps = u;
 	proto_chan_set_cbs(chan, &udp_cbs, u);
-	if (pp->conf->use_encryption)
+	/* udp: sealed when the proxy asked for it; sudp: always, end to end. */
+	if (pp->conf->use_encryption || pp->conf->type == CONF_PROXY_SUDP) {
 		proto_chan_set_session(chan, s);
-	else
-		proto_chan_set_session(chan, NULL), bw_crypto_session_free(s);
+	} else {
+		proto_chan_set_session(chan, NULL);
+		bw_crypto_session_free(s);
+	}
 	if (u->local_len < 0) {
 		log_error("burrow: %s: localIP %s must be a numeric address for udp", pp->label,
 			  pp->conf->local_ip);

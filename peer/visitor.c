@@ -12,7 +12,9 @@
 #include "peer/peer_int.h"
 
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -28,6 +30,14 @@
 #include "proto/chan.h"
 #include "relay/relay.h"
 
+#define SUDP_PENDING_MAX 64
+
+struct sudp_pending {
+	char from[BW_ADDR_STRLEN];
+	size_t len;
+	uint8_t data[];
+};
+
 struct peer_visitor {
 	struct peer *peer;
 	const struct conf_visitor *conf;
@@ -37,6 +47,13 @@ struct peer_visitor {
 	const char *server_user;                   /* the owner's user */
 	uint8_t psk[BW_CRYPTO_KEY_LEN];
 	uint8_t verifier[BW_CRYPTO_KEY_LEN];
+	/* sudp: one UDP socket for the local apps, one tunnel to the owner */
+	evutil_socket_t udp_fd;
+	struct event *udp_ev;
+	struct proto_chan *tunnel;         /* ready: UDP_PACKETs, sealed end to end */
+	struct peer_visit *dialing;        /* on its way */
+	struct sudp_pending *pending[SUDP_PENDING_MAX];
+	unsigned n_pending;
 };
 
 /* One visiting connection, from accept until it is relayed or dropped. */
@@ -46,12 +63,22 @@ struct peer_visit {
 	struct bufferevent *user;
 	struct proto_chan *chan;          /* to burrowd, until the response */
 	char who[BW_ADDR_STRLEN];
+	bool sudp;                        /* the visitor's tunnel, not a user connection */
 };
+
+static void sudp_pending_clear(struct peer_visitor *v)
+{
+	for (unsigned i = 0; i < v->n_pending; i++)
+		free(v->pending[i]);
+	v->n_pending = 0;
+}
 
 static void visit_free(struct peer_visit *x)
 {
 	struct peer *p = x->v->peer;
 
+	if (x->v->dialing == x)
+		x->v->dialing = NULL;
 	if (x->prev)
 		x->prev->next = x->next;
 	else
@@ -64,6 +91,68 @@ static void visit_free(struct peer_visit *x)
 	free(x);
 }
 
+static int sudp_send(struct peer_visitor *v, const char *from, const uint8_t *data, size_t len)
+{
+	struct proto_msg m = { .type = PROTO_MSG_UDP_PACKET };
+
+	m.udp_packet.content.data = data;
+	m.udp_packet.content.len = len;
+	m.udp_packet.local_addr = "";
+	m.udp_packet.remote_addr = from;
+	return proto_chan_send(v->tunnel, &m, NULL);
+}
+
+/* The owner answered a local app: send it from the visitor's port. */
+static int on_tunnel_msg(struct proto_chan *ch, struct proto_msg *m, void *arg)
+{
+	struct peer_visitor *v = arg;
+	struct sockaddr_storage to;
+	int len;
+
+	if (m->type != PROTO_MSG_UDP_PACKET)
+		return 0;
+	len = bw_addr_parse(m->udp_packet.remote_addr, &to);
+	if (len > 0)
+		sendto(v->udp_fd, m->udp_packet.content.data, m->udp_packet.content.len, 0,
+		       (struct sockaddr *)&to, (socklen_t)len);
+	return 0;
+}
+
+static void on_tunnel_error(struct proto_chan *ch, int rc, const struct proto_err *err, void *arg)
+{
+	struct peer_visitor *v = arg;
+
+	log_info("burrow: %s: tunnel to the owner closed: %s", v->label, bw_strerror(rc));
+	proto_chan_free(v->tunnel);
+	v->tunnel = NULL; /* the next datagram dials again */
+}
+
+static const struct proto_chan_cbs tunnel_cbs = {
+	.on_msg = on_tunnel_msg,
+	.on_error = on_tunnel_error,
+};
+
+static void sudp_tunnel_ready(struct peer_visitor *v, struct bufferevent *bev,
+			      struct bw_crypto_session *s)
+{
+	int rc;
+
+	v->tunnel = proto_chan_new(bev, PROTO_SIDE_CLIENT, &tunnel_cbs, v, &rc);
+	if (!v->tunnel) {
+		bufferevent_free(bev);
+		bw_crypto_session_free(s);
+		sudp_pending_clear(v);
+		return;
+	}
+	proto_chan_set_state(v->tunnel, PROTO_STATE_WORK);
+	proto_chan_set_session(v->tunnel, s);
+	log_info("burrow: %s: tunnel to \"%s\" ready (end to end encrypted)", v->label,
+		 v->wire_name);
+	for (unsigned i = 0; i < v->n_pending; i++)
+		sudp_send(v, v->pending[i]->from, v->pending[i]->data, v->pending[i]->len);
+	sudp_pending_clear(v);
+}
+
 static void on_e2e_done(void *arg, int rc, struct bufferevent *bev, struct bw_crypto_session *s)
 {
 	struct peer_visit *x = arg;
@@ -73,7 +162,14 @@ static void on_e2e_done(void *arg, int rc, struct bufferevent *bev, struct bw_cr
 		log_warn("burrow: visitor %s: %s: end-to-end handshake with the owner failed: %s%s",
 			 v->conf->name, x->who, bw_strerror(rc),
 			 rc == BW_E_AUTH_FAILED || rc == BW_E_CLOSED ? " (wrong secretKey?)" : "");
+		if (x->sudp)
+			sudp_pending_clear(v);
 		visit_free(x);
+		return;
+	}
+	if (x->sudp) {
+		visit_free(x);
+		sudp_tunnel_ready(v, bev, s);
 		return;
 	}
 	peer_conn_start(v->peer, v->label, x->who, x->user, bev, s);
@@ -142,18 +238,43 @@ static const struct proto_chan_cbs visit_cbs = {
 	.on_error = on_visit_error,
 };
 
+/* Open a visitor connection to burrowd for x (user connection or sudp tunnel). */
+static void visit_dial(struct peer_visit *x)
+{
+	struct peer_visitor *v = x->v;
+	struct peer *p = v->peer;
+	struct bufferevent *bev;
+	int rc;
+
+	x->next = p->visits;
+	if (p->visits)
+		p->visits->prev = x;
+	p->visits = x;
+	bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	x->chan = bev ? proto_chan_new(bev, PROTO_SIDE_CLIENT, &visit_cbs, x, &rc) : NULL;
+	if ((!x->sudp && !x->user) || !x->chan) {
+		if (bev && !x->chan)
+			bufferevent_free(bev);
+		visit_free(x);
+		return;
+	}
+	proto_chan_set_read_timeout(x->chan, 10000);
+	if (bufferevent_socket_connect_hostname(bev, p->dns, AF_UNSPEC, p->conf->server_addr,
+						p->conf->server_port) < 0)
+		log_warn("burrow: %s: cannot connect to burrowd", v->label);
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int salen, void *arg)
 {
 	struct peer_visitor *v = arg;
 	struct peer *p = v->peer;
 	struct peer_visit *x;
-	struct bufferevent *bev;
-	int one = 1, rc;
+	int one = 1;
 
 	if (p->ctl_state != PEER_CTL_LOGGED_IN) {
-		log_ratelimited(LOG_WARN, "burrow: visitor %s: not logged in to burrowd yet; "
-				"connection refused", v->conf->name);
+		log_ratelimited(LOG_WARN, "burrow: %s: not logged in to burrowd yet; "
+				"connection refused", v->label);
 		evutil_closesocket(fd);
 		return;
 	}
@@ -165,23 +286,79 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	x->v = v;
 	bw_addr_format(sa, x->who, sizeof(x->who));
-	x->next = p->visits;
-	if (p->visits)
-		p->visits->prev = x;
-	p->visits = x;
 	x->user = bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	x->chan = bev ? proto_chan_new(bev, PROTO_SIDE_CLIENT, &visit_cbs, x, &rc) : NULL;
-	if (!x->user || !x->chan) {
-		if (bev && !x->chan)
-			bufferevent_free(bev);
-		visit_free(x);
-		return;
+	visit_dial(x);
+}
+
+/* A local app sent a datagram to the sudp visitor's port. */
+static void on_sudp_datagram(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer_visitor *v = arg;
+	struct peer *p = v->peer;
+	uint8_t buf[PROTO_UDP_DATAGRAM_MAX];
+
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+		char who[BW_ADDR_STRLEN];
+		struct sudp_pending *pk;
+
+		if (n < 0)
+			return;
+		bw_addr_format((struct sockaddr *)&from, who, sizeof(who));
+		if (v->tunnel) {
+			sudp_send(v, who, buf, (size_t)n);
+			continue;
+		}
+		if (v->n_pending == SUDP_PENDING_MAX || p->ctl_state != PEER_CTL_LOGGED_IN)
+			continue; /* dropped, as a full router queue would */
+		pk = malloc(sizeof(*pk) + (size_t)n);
+		if (!pk)
+			continue;
+		snprintf(pk->from, sizeof(pk->from), "%s", who);
+		pk->len = (size_t)n;
+		memcpy(pk->data, buf, (size_t)n);
+		v->pending[v->n_pending++] = pk;
+		if (!v->dialing) {
+			struct peer_visit *x = calloc(1, sizeof(*x));
+
+			if (!x)
+				continue;
+			x->v = v;
+			x->sudp = true;
+			snprintf(x->who, sizeof(x->who), "tunnel");
+			v->dialing = x;
+			visit_dial(x);
+		}
 	}
-	proto_chan_set_read_timeout(x->chan, 10000);
-	if (bufferevent_socket_connect_hostname(bev, p->dns, AF_UNSPEC, p->conf->server_addr,
-						p->conf->server_port) < 0)
-		log_warn("burrow: visitor %s: cannot connect to burrowd", v->conf->name);
+}
+
+static int sudp_listen(struct peer *p, struct peer_visitor *v)
+{
+	struct sockaddr_storage ss;
+	char spec[BW_ADDR_STRLEN + 8], addr[BW_ADDR_STRLEN];
+	socklen_t sl = sizeof(ss);
+	int len;
+
+	v->udp_fd = -1;
+	if (v->conf->bind_port < 0)
+		return 0;
+	snprintf(spec, sizeof(spec), strchr(v->conf->bind_addr, ':') ? "[%s]:%d" : "%s:%d",
+		 v->conf->bind_addr, v->conf->bind_port);
+	len = bw_addr_parse(spec, &ss);
+	if (len < 0)
+		return len;
+	v->udp_fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (v->udp_fd < 0 || bind(v->udp_fd, (struct sockaddr *)&ss, (socklen_t)len) < 0)
+		return -errno;
+	v->udp_ev = event_new(p->base, v->udp_fd, EV_READ | EV_PERSIST, on_sudp_datagram, v);
+	if (!v->udp_ev || event_add(v->udp_ev, NULL) < 0)
+		return BW_E_NOMEM;
+	getsockname(v->udp_fd, (struct sockaddr *)&ss, &sl);
+	log_info("burrow: %s: sudp listening on udp %s for \"%s\"", v->label,
+		 bw_addr_format((struct sockaddr *)&ss, addr, sizeof(addr)), v->wire_name);
+	return 0;
 }
 
 static int visitor_listen(struct peer *p, struct peer_visitor *v)
@@ -228,11 +405,6 @@ int peer_visitors_init(struct peer *p)
 
 		if (!conf_visitor_runs(conf, cv))
 			continue;
-		if (cv->type == CONF_PROXY_SUDP) {
-			log_warn("burrow: visitor %s: sudp visitors are not supported yet; skipped",
-				 cv->name);
-			continue;
-		}
 		v->peer = p;
 		v->conf = cv;
 		snprintf(v->label, sizeof(v->label), "visitor %s", cv->name);
@@ -250,7 +422,7 @@ int peer_visitors_init(struct peer *p)
 			rc = bw_crypto_verifier_from_secret(secret, strlen(secret), v->server_user,
 							    cv->server_name, v->verifier);
 		if (rc == 0)
-			rc = visitor_listen(p, v);
+			rc = cv->type == CONF_PROXY_SUDP ? sudp_listen(p, v) : visitor_listen(p, v);
 		if (rc < 0) {
 			log_error("burrow: visitor %s: cannot listen on %s:%d: %s", cv->name,
 				  cv->bind_addr, cv->bind_port, bw_strerror(rc));
@@ -266,8 +438,16 @@ void peer_visitors_fini(struct peer *p)
 	while (p->visits)
 		visit_free(p->visits);
 	for (size_t i = 0; p->visitors && i < p->conf->n_visitors; i++) {
-		if (p->visitors[i].listener)
-			evconnlistener_free(p->visitors[i].listener);
+		struct peer_visitor *v = &p->visitors[i];
+
+		if (v->listener)
+			evconnlistener_free(v->listener);
+		if (v->udp_ev)
+			event_free(v->udp_ev);
+		if (v->peer && v->udp_fd >= 0 && v->conf->type == CONF_PROXY_SUDP)
+			close(v->udp_fd);
+		proto_chan_free(v->tunnel);
+		sudp_pending_clear(v);
 		sodium_memzero(p->visitors[i].psk, sizeof(p->visitors[i].psk));
 		sodium_memzero(p->visitors[i].verifier, sizeof(p->visitors[i].verifier));
 	}
