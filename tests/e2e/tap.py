@@ -21,6 +21,7 @@ def main():
     sel = selectors.DefaultSelector()
     sel.register(lsock, selectors.EVENT_READ, None)
     peers = {}
+    done = set()  # sockets whose peer sent EOF
     while True:
         for key, _ in sel.select():
             sock = key.fileobj
@@ -40,10 +41,19 @@ def main():
                 capture.write(data)
                 other.sendall(data)
                 continue
-            for s in (sock, other):
-                sel.unregister(s)
-                s.close()
-                del peers[s]
+            # Half-close: pass the EOF on, keep the other direction open
+            # until it ends too.
+            sel.unregister(sock)
+            done.add(sock)
+            try:
+                other.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            if other in done:
+                for s in (sock, other):
+                    s.close()
+                    del peers[s]
+                    done.discard(s)
 
 
 if __name__ == "__main__":
