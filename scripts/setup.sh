@@ -13,7 +13,7 @@ packages=(
   # end-to-end tests and demo
   socat curl netcat-openbsd procps psmisc python3 valgrind
   # lab (netns-lab/): namespaces, NAT, fault injection, independent probes
-  iproute2 nftables conntrack iptables libnetfilter-queue-dev stun-client
+  iproute2 nftables conntrack iptables libnetfilter-queue-dev stun-client stun-server
   # benchmarks (bench/)
   iperf3 nginx-light wrk
 )
