@@ -180,12 +180,14 @@ static void on_local_event(struct bufferevent *bev, short what, void *arg)
 
 		log_ratelimited(LOG_WARN, "burrow: proxy %s: local service %s:%u: %s",
 				w->proxy->name, w->proxy->local_ip, w->proxy->local_port,
+				(what & BEV_EVENT_TIMEOUT) ? "connect timed out" :
 				bufferevent_socket_get_dns_error(bev) ? "cannot resolve" :
 				e ? evutil_socket_error_to_string(e) : "connection failed");
 		work_free(w);
 		return;
 	}
 	bufferevent_disable(w->local, EV_READ);
+	bufferevent_set_timeouts(w->local, NULL, NULL);
 	if (pp->secret) {
 		/* The visitor speaks first: the handshake keyed by the secret. */
 		bw_crypto_session_free(w->session);
@@ -256,6 +258,12 @@ static int on_start_work_conn(struct peer_work *w, const struct proto_start_work
 		return 1;
 	}
 	bufferevent_setcb(w->local, NULL, NULL, on_local_event, w);
+	{
+		/* The write timeout bounds the connect. */
+		struct timeval tv = { PROTO_CONNECT_TIMEOUT_MS / 1000, 0 };
+
+		bufferevent_set_timeouts(w->local, NULL, &tv);
+	}
 	if (bufferevent_socket_connect_hostname(w->local, p->dns, AF_UNSPEC, w->proxy->local_ip,
 						w->proxy->local_port) < 0) {
 		log_warn("burrow: proxy %s: cannot connect to %s:%u", w->proxy->name,

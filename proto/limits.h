@@ -90,5 +90,10 @@
 #define PROTO_PROXIES_PER_CLIENT_MAX 256
 #define PROTO_WORK_CONN_PENDING_MAX PROTO_POOL_COUNT_MAX
 #define PROTO_UDP_SESSIONS_PER_PROXY_MAX 1024
+/* User connections of one client waiting for a work connection at once;
+ * more are refused (closed) until the client catches up. */
+#define PROTO_WAITING_USERS_MAX 4096
+/* A local service (or burrowd, for a work connection) must accept within this. */
+#define PROTO_CONNECT_TIMEOUT_MS 10000
 
 #endif

@@ -130,6 +130,13 @@ void relay_client_take_work(struct relay_client *c, struct relay_waiter *w)
 		relay_waiter_free(w);
 		return;
 	}
+	if (c->n_waiting >= PROTO_WAITING_USERS_MAX) {
+		log_ratelimited(LOG_WARN, "relay: proxy %s: %u users already wait for work "
+				"connections from %s; refusing %s:%u", w->proxy->name,
+				c->n_waiting, c->name, w->src, w->src_port);
+		relay_waiter_free(w);
+		return;
+	}
 	w->queued = true;
 	w->prev = c->waiting_tail;
 	if (c->waiting_tail)

@@ -154,6 +154,11 @@ int relay_proxy_open(struct relay_client *c, const struct proto_new_proxy *req,
 		snprintf(err, errlen, "proxy type \"%s\" not supported by this server", req->type);
 		return BW_E_UNSUPPORTED;
 	}
+	if (c->n_proxies >= PROTO_PROXIES_PER_CLIENT_MAX) {
+		snprintf(err, errlen, "too many proxies for one client (at most %d)",
+			 PROTO_PROXIES_PER_CLIENT_MAX);
+		return BW_E_RANGE;
+	}
 	if (proxy_find(c, req->name)) {
 		snprintf(err, errlen, "proxy name \"%s\" is already in use", req->name);
 		return BW_E_EXISTS;
@@ -221,6 +226,7 @@ int relay_proxy_open(struct relay_client *c, const struct proto_new_proxy *req,
 	}
 	p->next = c->proxies;
 	c->proxies = p;
+	c->n_proxies++;
 	r->stats.proxies++;
 	return 0;
 }
@@ -255,6 +261,7 @@ int relay_proxy_close(struct relay_client *c, const char *name)
 	if (p->kind == RELAY_PROXY_UDP)
 		relay_udp_close(p);
 	r->stats.proxies--;
+	c->n_proxies--;
 	proxy_free(p);
 	return 0;
 }

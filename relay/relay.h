@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include <event2/bufferevent.h>
+#include <event2/listener.h>
 #include <event2/event.h>
 
 #include "conf/conf.h"
@@ -57,6 +58,15 @@ struct relay_pair *relay_pair_new(struct bufferevent *a, struct bufferevent *b,
 void relay_pair_start(struct relay_pair *p);
 /* The only way a pair is freed; `closed` is called with the reason. */
 void relay_pair_close(struct relay_pair *p, const char *reason);
+
+/*
+ * For a listener's error callback: on EMFILE or ENFILE, accepting pauses for
+ * a second instead of spinning on a connection it cannot take (the kernel
+ * keeps it queued), then resumes on its own through *resume, a timer the
+ * caller owns and frees (event_free) with the listener. Other accept errors
+ * are only logged. `what` names the listener in the rate-limited log line.
+ */
+void relay_listener_on_error(struct evconnlistener *l, struct event **resume, const char *what);
 
 /* --- burrowd ------------------------------------------------------------------ */
 

@@ -29,6 +29,7 @@ struct relay_proxy {
 	char *name;                        /* as registered (with the user prefix) */
 	uint16_t port;                     /* tcp, udp: the public port */
 	struct evconnlistener *listener;   /* tcp */
+	struct event *resume;              /* tcp: after an EMFILE pause */
 	struct relay_udp *udp;             /* udp */
 	uint8_t verifier[32];              /* secret kinds */
 	bool has_verifier;
@@ -70,6 +71,7 @@ struct relay_client {
 	struct relay_client_ops ops;
 	void *arg;
 	struct relay_proxy *proxies;
+	unsigned n_proxies;
 	unsigned n_ports;
 	struct relay_pooled *pool;
 	unsigned n_pool, pool_target;

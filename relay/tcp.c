@@ -64,6 +64,13 @@ static void on_user(struct evconnlistener *l, evutil_socket_t fd, struct sockadd
 	relay_client_take_work(c, w);
 }
 
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct relay_proxy *p = arg;
+
+	relay_listener_on_error(l, &p->resume, "relay: tcp proxy");
+}
+
 static struct evconnlistener *listen_on(struct relay *r, struct relay_proxy *p,
 					uint16_t port, int *err)
 {
@@ -86,6 +93,8 @@ static struct evconnlistener *listen_on(struct relay *r, struct relay_proxy *p,
 				    511, ai->ai_addr, (int)ai->ai_addrlen);
 	*err = l ? 0 : errno;
 	evutil_freeaddrinfo(ai);
+	if (l)
+		evconnlistener_set_error_cb(l, on_accept_error);
 	return l;
 }
 
@@ -140,5 +149,9 @@ void relay_tcp_close(struct relay_proxy *p)
 		evconnlistener_free(p->listener);
 		p->listener = NULL;
 		p->client->n_ports--;
+	}
+	if (p->resume) {
+		event_free(p->resume);
+		p->resume = NULL;
 	}
 }

@@ -49,6 +49,7 @@ struct rdv {
 	const struct conf_server *conf;
 	struct relay *relay;
 	struct evconnlistener *listener;
+	struct event *resume;           /* after an EMFILE pause */
 	uint16_t port;
 	uint8_t psk[BW_CRYPTO_KEY_LEN];
 	struct rdv_conn *conns;
@@ -453,9 +454,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
-	int e = EVUTIL_SOCKET_ERROR();
+	struct rdv *r = arg;
 
-	log_ratelimited(LOG_WARN, "rdv: accept: %s", evutil_socket_error_to_string(e));
+	relay_listener_on_error(l, &r->resume, "rdv: control port");
 }
 
 struct rdv *rdv_new(struct event_base *base, const struct conf_server *conf,
@@ -487,6 +488,8 @@ void rdv_free(struct rdv *r)
 		conn_close(r->conns, NULL);
 	if (r->listener)
 		evconnlistener_free(r->listener);
+	if (r->resume)
+		event_free(r->resume);
 	sodium_memzero(r->psk, sizeof(r->psk));
 	free(r);
 }
