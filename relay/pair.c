@@ -235,6 +235,17 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	struct relay_half *h = arg;
 	char why[96];
 
+	/* With deferred callbacks libevent can report EOF and an error (EPIPE
+	 * after the peer's reset) in one call: the error wins, or the pair
+	 * would wait forever on a side that can no longer be written. */
+	if (what & BEV_EVENT_ERROR) {
+		int e = EVUTIL_SOCKET_ERROR();
+
+		snprintf(why, sizeof(why), "%s side: %s", h == &h->pair->h[0] ? "a" : "b",
+			 e ? strerror(e) : "error");
+		relay_pair_close(h->pair, e == ECONNRESET ? "connection reset" : why);
+		return;
+	}
 	if (what & BEV_EVENT_EOF) {
 		half_pump(h);
 		if (h->pair->closing || h->eof)
@@ -247,17 +258,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		half_eof(h);
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT) {
+	if (what & BEV_EVENT_TIMEOUT)
 		relay_pair_close(h->pair, "idle timeout");
-		return;
-	}
-	if (what & BEV_EVENT_ERROR) {
-		int e = EVUTIL_SOCKET_ERROR();
-
-		snprintf(why, sizeof(why), "%s side: %s", h == &h->pair->h[0] ? "a" : "b",
-			 e ? strerror(e) : "error");
-		relay_pair_close(h->pair, e == ECONNRESET ? "connection reset" : why);
-	}
 }
 
 struct relay_pair *relay_pair_new(struct bufferevent *a, struct bufferevent *b,

@@ -98,6 +98,9 @@ void relay_free(struct relay *r)
 		return;
 	while (r->clients)
 		relay_client_free(r->clients);
+	/* After the clients: their proxies' routes and waiters are gone. */
+	relay_vhttp_free(r);
+	relay_vhttps_free(r);
 	while (r->conns)
 		relay_pair_close(r->conns->pair, "server shutting down");
 	free(r);
@@ -105,7 +108,14 @@ void relay_free(struct relay *r)
 
 int relay_listeners_open(struct relay *r)
 {
-	return 0;
+	int rc = relay_vhttp_listen(r);
+
+	if (rc < 0)
+		return rc;
+	rc = relay_vhttps_listen(r);
+	if (rc < 0)
+		relay_vhttp_free(r);
+	return rc;
 }
 
 void relay_stats(const struct relay *r, struct relay_stats *out)
@@ -127,6 +137,18 @@ static struct relay_proxy *proxy_find(struct relay_client *c, const char *name)
 	for (struct relay_proxy *p = c->proxies; p; p = p->next)
 		if (strcmp(p->name, name) == 0)
 			return p;
+	return NULL;
+}
+
+/* frps: proxy names (with the user prefix) are unique per server. */
+static struct relay_proxy *proxy_find_any(struct relay *r, const char *name)
+{
+	for (struct relay_client *c = r->clients; c; c = c->next) {
+		struct relay_proxy *p = proxy_find(c, name);
+
+		if (p)
+			return p;
+	}
 	return NULL;
 }
 
@@ -159,7 +181,7 @@ int relay_proxy_open(struct relay_client *c, const struct proto_new_proxy *req,
 			 PROTO_PROXIES_PER_CLIENT_MAX);
 		return BW_E_RANGE;
 	}
-	if (proxy_find(c, req->name)) {
+	if (proxy_find_any(r, req->name)) {
 		snprintf(err, errlen, "proxy name \"%s\" is already in use", req->name);
 		return BW_E_EXISTS;
 	}
@@ -194,6 +216,12 @@ int relay_proxy_open(struct relay_client *c, const struct proto_new_proxy *req,
 			snprintf(remote_addr, ralen, "%s:%u", r->conf->proxy_bind_addr &&
 				 *r->conf->proxy_bind_addr ? r->conf->proxy_bind_addr :
 				 r->conf->bind_addr, p->port);
+		break;
+	case RELAY_PROXY_HTTP:
+		rc = relay_vhttp_open(p, req, remote_addr, ralen, err, errlen);
+		break;
+	case RELAY_PROXY_HTTPS:
+		rc = relay_vhttps_open(p, req, remote_addr, ralen, err, errlen);
 		break;
 	case RELAY_PROXY_STCP:
 	case RELAY_PROXY_SUDP:
@@ -260,6 +288,10 @@ int relay_proxy_close(struct relay_client *c, const char *name)
 		relay_tcp_close(p);
 	if (p->kind == RELAY_PROXY_UDP)
 		relay_udp_close(p);
+	if (p->kind == RELAY_PROXY_HTTP)
+		relay_vhttp_close(p);
+	if (p->kind == RELAY_PROXY_HTTPS)
+		relay_vhttps_close(p);
 	r->stats.proxies--;
 	c->n_proxies--;
 	proxy_free(p);

@@ -11,6 +11,7 @@
 #include "common/util.h"
 #include "crypto/crypto.h"
 #include "relay/relay.h"
+#include "relay/vhost.h"
 
 /* A user connection waits this long for a work connection (frp's
  * userConnTimeout default, 10 s, when the configuration gives 0). */
@@ -36,6 +37,7 @@ struct relay_proxy {
 	bool use_encryption;
 	char **allow_users;                /* secret kinds: other users allowed */
 	size_t n_allow_users;
+	struct relay_http_opts *http;      /* http: how requests are rewritten */
 	uint64_t conns;
 };
 
@@ -96,7 +98,28 @@ struct relay {
 	const struct conf_server *conf;
 	struct relay_client *clients;
 	struct relay_proxy *secret;        /* stcp/sudp/xtcp registry */
+	struct relay_vhttp *vhttp;         /* the http vhost port, when open */
+	struct relay_vhttps *vhttps;       /* the https vhost port, when open */
 	struct relay_stats stats;
+};
+
+/* What an http proxy asked for its requests (vhttps.c fills it when the
+ * proxy registers, vhttp.c applies it to each request). */
+struct relay_http_opts {
+	char *host;                        /* hostHeaderRewrite; NULL: keep */
+	struct relay_http_header *set;     /* requestHeaders.set */
+	size_t n_set;
+};
+
+/* The http vhost port (vhttp.c). */
+struct relay_vhttp {
+	struct relay *relay;
+	struct relay_vhost *routes;        /* every http proxy's routes */
+	struct evconnlistener *listener;
+	struct event *resume;
+	struct vconn *conns;               /* user connections */
+	uint16_t port;
+	struct timeval timeout;            /* vhostHTTPTimeout */
 };
 
 /* relay.c: relay a user connection (a) and a work connection (b, sealed
@@ -116,9 +139,45 @@ void relay_tcp_close(struct relay_proxy *p);
 int relay_udp_open(struct relay_proxy *p, uint16_t want, char *err, size_t errlen);
 void relay_udp_close(struct relay_proxy *p);
 
+/* vhttp.c: the http vhost port. listen opens it when vhostHTTPPort is set;
+ * free closes it and every connection in progress (nothing when not open). */
+int relay_vhttp_listen(struct relay *r);
+void relay_vhttp_free(struct relay *r);
+/* vhttps.c: the same for the https vhost port (routing by TLS SNI). */
+int relay_vhttps_listen(struct relay *r);
+void relay_vhttps_free(struct relay *r);
+
+/* vhttps.c: register an http or https proxy's routes (refused when its port
+ * is not open) and fill remote_addr with its domains; close removes them. */
+int relay_vhttp_open(struct relay_proxy *p, const struct proto_new_proxy *req,
+		     char *remote_addr, size_t ralen, char *err, size_t errlen);
+void relay_vhttp_close(struct relay_proxy *p);
+int relay_vhttps_open(struct relay_proxy *p, const struct proto_new_proxy *req,
+		      char *remote_addr, size_t ralen, char *err, size_t errlen);
+void relay_vhttps_close(struct relay_proxy *p);
+
+/* vhttps.c: shared by both vhost ports. Listen on proxyBindAddr (else
+ * bindAddr) and port for `what` ("http"); logs where, or why not (then
+ * NULL with *rc set). */
+struct evconnlistener *relay_vhost_listen(struct relay *r, const char *what, uint16_t port,
+					  evconnlistener_cb cb, void *arg, int *rc);
+/* "www.example.com:8080,web.example.com:8080" (the port left out when it is
+ * the scheme's default), the NEW_PROXY_RESP remote address of a vhost proxy;
+ * entries that do not fit are left out. */
+void relay_vhost_remote_addr(const struct proto_new_proxy *req, const char *subdomain_host,
+			     uint16_t port, uint16_t default_port, char *out, size_t outlen);
+/* "ADDR:PORT" of a client connection into ip (no brackets) and *port. */
+void relay_peer_split(const struct sockaddr *sa, char *ip, size_t iplen, uint16_t *port);
+
 /* ports.c */
 int relay_port_check(struct relay *r, struct relay_client *c, uint16_t port, char *err,
 		     size_t errlen);
 bool relay_port_allowed(const struct conf_server *conf, uint16_t port);
+/* The attempt-th port to try when the client leaves the choice to the server
+ * (remotePort 0), from a random seed; 0 when every allowed port was tried. */
+#define RELAY_PICK_LO 10000
+#define RELAY_PICK_HI 60000
+#define RELAY_PICK_TRIES 4096
+uint16_t relay_port_candidate(const struct conf_server *conf, uint32_t attempt, uint32_t seed);
 
 #endif

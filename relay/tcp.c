@@ -15,11 +15,6 @@
 
 #include <sodium.h>
 
-/* Ports tried when the client leaves the choice to the server and allowPorts
- * does not narrow it. */
-#define PICK_LO 10000
-#define PICK_HI 60000
-#define PICK_TRIES 64
 
 static void on_user(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		    int salen, void *arg)
@@ -120,11 +115,14 @@ int relay_tcp_open(struct relay_proxy *p, uint16_t want, char *err, size_t errle
 		p->listener = listen_on(r, p, want, &e);
 	} else {
 		/* frp picks a random allowed port; so does burrowd. */
-		for (int i = 0; i < PICK_TRIES && !p->listener; i++) {
-			uint16_t port = (uint16_t)(PICK_LO + randombytes_uniform(PICK_HI - PICK_LO));
+		uint32_t seed = randombytes_random();
 
-			if (relay_port_allowed(r->conf, port))
-				p->listener = listen_on(r, p, port, &e);
+		for (uint32_t i = 0; i < RELAY_PICK_TRIES && !p->listener; i++) {
+			uint16_t port = relay_port_candidate(r->conf, i, seed);
+
+			if (!port)
+				break;
+			p->listener = listen_on(r, p, port, &e);
 		}
 		if (!p->listener && r->conf->n_allow_ports == 0)
 			p->listener = listen_on(r, p, 0, &e);

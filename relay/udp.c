@@ -182,6 +182,29 @@ static void on_datagram(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Bind a UDP socket on addr:port; returns the fd or -errno. */
+static int udp_bind(const char *addr, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	char spec[BW_ADDR_STRLEN + 8];
+	int len, fd;
+
+	snprintf(spec, sizeof(spec), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, port);
+	len = bw_addr_parse(spec, &ss);
+	if (len < 0)
+		return len;
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)len) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 int relay_udp_open(struct relay_proxy *p, uint16_t want, char *err, size_t errlen)
 {
 	struct relay *r = p->client->relay;
@@ -189,32 +212,40 @@ int relay_udp_open(struct relay_proxy *p, uint16_t want, char *err, size_t errle
 			   r->conf->proxy_bind_addr : r->conf->bind_addr;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	char spec[BW_ADDR_STRLEN + 8];
 	struct relay_udp *u;
-	int rc = relay_port_check(r, p->client, want, err, errlen), len;
+	int rc = relay_port_check(r, p->client, want, err, errlen), fd = -EADDRINUSE;
 
 	if (rc < 0)
 		return rc;
-	snprintf(spec, sizeof(spec), strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, want);
-	len = bw_addr_parse(spec, &ss);
-	if (len < 0) {
-		snprintf(err, errlen, "bad proxy bind address %s", addr);
-		return len;
+	if (want || r->conf->n_allow_ports == 0) {
+		fd = udp_bind(addr, want);
+	} else {
+		uint32_t seed = randombytes_random();
+
+		for (uint32_t i = 0; i < RELAY_PICK_TRIES && fd == -EADDRINUSE; i++) {
+			uint16_t port = relay_port_candidate(r->conf, i, seed);
+
+			if (!port)
+				break;
+			fd = udp_bind(addr, port);
+		}
+	}
+	if (fd < 0) {
+		if (fd == -EADDRINUSE)
+			snprintf(err, errlen, want ? "port %u already in use" :
+				 "no free port among the allowed ports", want);
+		else
+			snprintf(err, errlen, "cannot bind udp %s:%u: %s", addr, want,
+				 bw_strerror(fd));
+		return fd;
 	}
 	u = calloc(1, sizeof(*u));
-	if (!u)
+	if (!u) {
+		close(fd);
 		return BW_E_NOMEM;
-	u->p = p;
-	u->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (u->fd < 0 || bind(u->fd, (struct sockaddr *)&ss, (socklen_t)len) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, errno == EADDRINUSE ? "port %u already in use" :
-			 "cannot bind udp port %u", want);
-		if (u->fd >= 0)
-			close(u->fd);
-		free(u);
-		return rc;
 	}
+	u->p = p;
+	u->fd = fd;
 	getsockname(u->fd, (struct sockaddr *)&ss, &sl);
 	p->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
 			((struct sockaddr_in *)&ss)->sin_port);
