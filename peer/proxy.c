@@ -11,6 +11,8 @@
  */
 #include "peer/peer_int.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,14 @@ struct peer_work {
 };
 
 static const struct proto_chan_cbs work_cbs;
+
+/* Small requests and answers must not wait for Nagle (40 ms on Linux). */
+static void set_nodelay(struct bufferevent *bev)
+{
+	int one = 1;
+
+	setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
 
 /* A relayed connection: what is logged when it closes. */
 struct peer_conn {
@@ -188,6 +198,8 @@ static void on_local_event(struct bufferevent *bev, short what, void *arg)
 	}
 	bufferevent_disable(w->local, EV_READ);
 	bufferevent_set_timeouts(w->local, NULL, NULL);
+	set_nodelay(w->local);
+	set_nodelay(w->work);
 	if (pp->secret) {
 		/* The visitor speaks first: the handshake keyed by the secret. */
 		bw_crypto_session_free(w->session);
@@ -374,6 +386,9 @@ void peer_proxies_register(struct peer *p)
 		struct proto_msg m = { .type = PROTO_MSG_NEW_PROXY };
 		struct proto_new_proxy *np = &m.new_proxy;
 		struct proto_err err = {0};
+		/* One more than allowed: too many headers fail to encode, with
+		 * the field named, instead of being cut silently. */
+		struct proto_kv headers[PROTO_HEADERS_MAX + 1];
 		char buf[160];
 
 		np->name = p->proxies[i].wire_name;
@@ -388,6 +403,45 @@ void peer_proxies_register(struct peer *p)
 			np->has_allow_users = true;
 			np->allow_users.v = (const char **)cp->allow_users;
 			np->allow_users.n = cp->n_allow_users;
+		}
+		/* http and https: routes and rewrites (frp's names in the comments). */
+		if (cp->n_custom_domains) {           /* customDomains */
+			np->has_custom_domains = true;
+			np->custom_domains.v = (const char **)cp->custom_domains;
+			np->custom_domains.n = cp->n_custom_domains;
+		}
+		if (cp->subdomain && cp->subdomain[0]) {
+			np->has_subdomain = true;
+			np->subdomain = cp->subdomain;
+		}
+		if (cp->n_locations) {
+			np->has_locations = true;
+			np->locations.v = (const char **)cp->locations;
+			np->locations.n = cp->n_locations;
+		}
+		if (cp->host_header_rewrite && cp->host_header_rewrite[0]) {
+			np->has_host_header_rewrite = true;
+			np->host_header_rewrite = cp->host_header_rewrite;
+		}
+		if (cp->http_user && cp->http_user[0]) {
+			np->has_http_user = true;
+			np->http_user = cp->http_user;
+		}
+		if (cp->http_password && cp->http_password[0]) {
+			np->has_http_password = true;
+			np->http_password = cp->http_password;
+		}
+		if (cp->n_request_headers) {          /* requestHeaders.set */
+			size_t n = cp->n_request_headers < BW_ARRAY_LEN(headers) ?
+				   cp->n_request_headers : BW_ARRAY_LEN(headers);
+
+			for (size_t k = 0; k < n; k++) {
+				headers[k].key = cp->request_headers[k].key;
+				headers[k].value = cp->request_headers[k].value;
+			}
+			np->has_headers = true;
+			np->headers.kv = headers;
+			np->headers.n = n;
 		}
 		if (p->proxies[i].secret) {
 			np->has_sk_verifier = true;
