@@ -86,3 +86,71 @@ e2e_stop() {
 e2e_port() {
   grep -Eo 'control listening on [^ ]+' "$E2E_TMP/$1.log" | head -n1 | sed -E 's/.*:([0-9]+)$/\1/'
 }
+
+# --- relay scenarios (tests/e2e/relay_*.sh) ----------------------------------
+# Python helpers in tools/: service.py (the local service behind a proxy),
+# user.py (the user on the public side), wiretap.py (a recording forwarder
+# that keeps half-closes), garbage.py (bad input for the control port).
+E2E_TOOLS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/tools"
+
+# e2e_free_port [N]: N (default 1) distinct ports the OS has just handed out
+# and released, for the configurations that must name a port in advance
+# (allowPorts, a remotePort that must survive a restart).
+e2e_free_port() {
+  python3 -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "${1:-1}"
+}
+
+# e2e_listen_port NAME: the port in NAME's first "listening on 127.0.0.1:PORT".
+e2e_listen_port() {
+  grep -Eo 'listening on 127\.0\.0\.1:[0-9]+' "$E2E_TMP/$1.log" | head -n1 | sed -E 's/.*://'
+}
+
+# e2e_proxy_port NAME PROXY: the public port of PROXY from burrow NAME's last
+# "proxy PROXY: started (tcp ... -> ADDR:PORT)" line.
+e2e_proxy_port() {
+  grep -E "proxy $2: started \(" "$E2E_TMP/$1.log" | tail -n1 | sed -E 's/.*:([0-9]+)\)$/\1/'
+}
+
+# e2e_count NAME REGEX: how many lines of NAME's log match REGEX.
+e2e_count() {
+  local n
+  n=$(grep -Ec -- "$2" "$E2E_TMP/$1.log" 2>/dev/null) || true
+  echo "${n:-0}"
+}
+
+# e2e_wait_count NAME REGEX N [SECONDS]: wait until N lines of NAME's log match.
+e2e_wait_count() {
+  local name=$1 re=$2 want=$3 limit=${4:-20} i
+  for ((i = 0; i < limit * 10; i++)); do
+    [ "$(e2e_count "$name" "$re")" -ge "$want" ] && return 0
+    sleep 0.1
+  done
+  e2e_fail "$name logged $(e2e_count "$name" "$re") lines /$re/ within ${limit}s, want $want"
+}
+
+# e2e_refused PORT: succeed when nothing listens on 127.0.0.1:PORT.
+e2e_refused() {
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# e2e_kill NAME: end a helper (not Burrow: use e2e_stop) whatever its exit code.
+e2e_kill() {
+  local pid=${E2E_PID[$1]}
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  unset "E2E_PID[$1]"
+}
+
+# e2e_wait_size FILE BYTES [SECONDS]: wait until FILE holds at least BYTES.
+e2e_wait_size() {
+  local file=$1 want=$2 limit=${3:-20} i
+  for ((i = 0; i < limit * 20; i++)); do
+    [ "$(stat -c %s "$file" 2>/dev/null || echo 0)" -ge "$want" ] && return 0
+    sleep 0.05
+  done
+  e2e_fail "$file holds $(stat -c %s "$file" 2>/dev/null || echo 0) bytes after ${limit}s, want $want"
+}
