@@ -3,7 +3,8 @@
 # (optimised) and shows it working on loopback with the configs in examples/:
 #   - burrowd (the public server) and burrow (the NATed machine) log in over
 #     the token handshake;
-#   - a local web app is reached through a tcp proxy on burrowd;
+#   - a local web app is reached through a tcp proxy on burrowd, and as an
+#     http virtual host routed by its Host header;
 #   - a second burrow visits the same app as a secret (stcp) service,
 #     encrypted end to end;
 # then stops everything it started.
@@ -36,9 +37,9 @@ wait_for() { # file regex
 
 # The examples use fixed ports (7000, 6000, 8080, 9000); the demo moves them
 # to free ones so that it never clashes with something already running.
-ctl=$(free_port); pub=$(free_port); app=$(free_port); vis=$(free_port)
+ctl=$(free_port); pub=$(free_port); app=$(free_port); vis=$(free_port); vhost=$(free_port)
 for f in burrowd burrow visitor; do
-  sed -e "s/= 7000/= $ctl/; s/= 8080/= $app/; s/= 9000/= $vis/" \
+  sed -e "s/= 7000/= $ctl/; s/= 8080/= $app/; s/= 9000/= $vis/; s/= 8000/= $vhost/" \
       -e "s/remotePort = 6000/remotePort = $pub/" \
       -e "s/start = 6000, end = 6100/start = $pub, end = $pub/" \
       "examples/$f.toml" >"$work/$f.toml"
@@ -58,6 +59,7 @@ echo "== burrow -c burrow.toml"
 pids+=($!)
 wait_for "$work/burrow.log" "proxy web: started"
 wait_for "$work/burrow.log" "proxy web-secret: started"
+wait_for "$work/burrow.log" "proxy web-http: started"
 echo "== burrow -c visitor.toml"
 "$bin/burrow" -c "$work/visitor.toml" >"$work/visitor.log" 2>&1 &
 pids+=($!)
@@ -67,6 +69,8 @@ for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$app/" && break; 
 echo
 echo "\$ curl http://127.0.0.1:$pub/      # the tcp proxy on burrowd"
 curl -sS --max-time 5 "http://127.0.0.1:$pub/"
+echo "\$ curl -H 'Host: web.example.com' http://127.0.0.1:$vhost/   # the http vhost"
+curl -sS --max-time 5 -H 'Host: web.example.com' "http://127.0.0.1:$vhost/"
 echo "\$ curl http://127.0.0.1:$vis/      # the stcp visitor, end to end encrypted"
 curl -sS --max-time 5 "http://127.0.0.1:$vis/"
 echo
