@@ -24,6 +24,7 @@ struct bw_server {
 	struct relay *relay;
 	struct rdv *rdv;
 	struct nat_stun_server *stun;
+	struct cmd_admin *admin;
 	struct event *sigint, *sigterm;
 };
 
@@ -100,6 +101,28 @@ static int stun_start(struct bw_server *srv)
 	return 0;
 }
 
+static int admin_fill(void *arg, struct evbuffer *out)
+{
+	return rdv_status_json(arg, out);
+}
+
+/* burrowd status -c FILE: ask the running burrowd's admin API. */
+static int status_main(int argc, char **argv)
+{
+	struct conf_server conf;
+	const char *path;
+	int rc = cmd_config_path("burrowd", argc, argv, &path);
+
+	if (rc)
+		return rc;
+	if (load(path, &conf) < 0)
+		return 1;
+	rc = cmd_admin_get("burrowd", conf.web_addr, conf.web_port, conf.web_user,
+			   conf.web_password);
+	conf_server_free(&conf);
+	return rc;
+}
+
 static int run_main(int argc, char **argv)
 {
 	struct bw_server srv = {0};
@@ -153,6 +176,17 @@ static int run_main(int argc, char **argv)
 	rc = stun_start(&srv);
 	if (rc < 0)
 		goto err_rdv;
+	if (srv.conf.web_port) {
+		srv.admin = cmd_admin_open(srv.base, srv.conf.web_addr, srv.conf.web_port,
+					   srv.conf.web_user, srv.conf.web_password, admin_fill,
+					   srv.rdv);
+		if (!srv.admin) {
+			log_error("burrowd: cannot open the admin API on %s:%u", srv.conf.web_addr,
+				  srv.conf.web_port);
+			rc = BW_E_INVAL;
+			goto err_rdv;
+		}
+	}
 	srv.sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
 	srv.sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
 	evsignal_add(srv.sigint, NULL);
@@ -162,6 +196,7 @@ static int run_main(int argc, char **argv)
 	event_free(srv.sigint);
 	event_free(srv.sigterm);
 err_rdv:
+	cmd_admin_close(srv.admin);
 	nat_stun_server_free(srv.stun);
 	rdv_free(srv.rdv);
 err_relay:
@@ -184,6 +219,7 @@ static int version_main(int argc, char **argv)
 static const struct cmd_subcommand commands[] = {
 	{ "run", run_main, "run the server: burrowd run -c frps.toml (or burrowd -c frps.toml)" },
 	{ "verify", verify_main, "check a configuration file and print what would run" },
+	{ "status", status_main, "show a running burrowd's clients and their NATs (webServer.port)" },
 	{ "version", version_main, "print the version" },
 };
 

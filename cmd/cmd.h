@@ -5,6 +5,8 @@
 #ifndef BW_CMD_H
 #define BW_CMD_H
 
+#include <stdint.h>
+
 #include "conf/conf.h"
 
 struct cmd_subcommand {
@@ -24,5 +26,18 @@ int cmd_config_path(const char *prog, int argc, char **argv, const char **path);
 
 /* Print every diagnostic to stderr, prefixed "warning: " or "error: ". */
 void cmd_print_diag(const struct conf_diag *diag);
+
+/* The admin API (admin.c): GET /api/status answers what fill appends. */
+struct event_base;
+struct evbuffer;
+struct cmd_admin;
+typedef int (*cmd_admin_fill_fn)(void *arg, struct evbuffer *out);
+struct cmd_admin *cmd_admin_open(struct event_base *base, const char *addr, uint16_t port,
+				 const char *user, const char *pass, cmd_admin_fill_fn fill,
+				 void *arg);
+void cmd_admin_close(struct cmd_admin *a);
+/* Fetch http://addr:port/api/status and print it; 0 on a 200 answer. */
+int cmd_admin_get(const char *prog, const char *addr, uint16_t port, const char *user,
+		  const char *pass);
 
 #endif

@@ -62,6 +62,10 @@ struct conf_server {
 	bool tcp_mux;
 	bool detailed_errors_to_client;
 	struct conf_log log;
+	char *web_addr;             /* admin API (webServer.*) */
+	uint16_t web_port;          /* 0 = off */
+	char *web_user;
+	char *web_password;
 };
 
 struct conf_proxy {

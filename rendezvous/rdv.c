@@ -1,4 +1,4 @@
-#include "rendezvous/rdv.h"
+#include "rendezvous/rdv_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -25,37 +25,6 @@
 
 /* A client has this long from TCP accept to LOGIN (frp: 10 s, not configurable). */
 #define RDV_LOGIN_TIMEOUT_MS 10000
-
-/* One accepted connection, from accept until it closes. */
-struct rdv_conn {
-	struct rdv *rdv;
-	struct rdv_conn *prev, *next;
-	struct proto_chan *chan;
-	struct bw_crypto_hs *hs;    /* between HELLO and LOGIN */
-	uint64_t id;
-	char addr[BW_ADDR_STRLEN];
-	char run_id[PROTO_RUN_ID_MAX + 1];
-	char user[PROTO_USER_MAX + 1];
-	int logged_in;
-	struct relay_client *rc;                /* logged in: proxies, work conns */
-	uint8_t work_key[BW_CRYPTO_KEY_LEN];    /* tickets of its work connections */
-	struct bw_crypto_replay work_counters;  /* tickets seen */
-	struct nat_report nat;                  /* NAT_REPORT, for the P2P planner */
-	bool has_nat;
-};
-
-struct rdv {
-	struct event_base *base;
-	const struct conf_server *conf;
-	struct relay *relay;
-	struct evconnlistener *listener;
-	struct event *resume;           /* after an EMFILE pause */
-	uint16_t port;
-	uint8_t psk[BW_CRYPTO_KEY_LEN];
-	struct rdv_conn *conns;
-	uint64_t next_id;
-	struct rdv_stats stats;
-};
 
 static void conn_close(struct rdv_conn *c, const char *why)
 {

@@ -35,4 +35,9 @@ struct rdv_stats {
 };
 void rdv_stats(const struct rdv *r, struct rdv_stats *out);
 
+/* The logged-in clients (address, run id, user, NAT report) and the relay's
+ * counters, as one JSON object appended to out: what `burrowd status` shows. */
+struct evbuffer;
+int rdv_status_json(const struct rdv *r, struct evbuffer *out);
+
 #endif
