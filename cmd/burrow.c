@@ -22,7 +22,7 @@ struct bw_client {
 	struct event_base *base;
 	struct conf_client conf;
 	struct peer *peer;
-	struct event *sigint, *sigterm;
+	struct cmd_signals signals;
 	int exit_code;
 	int json;               /* burrow nat --json */
 	struct nat_probe *probe;/* burrow nat --server */
@@ -31,43 +31,22 @@ struct bw_client {
 static int load(const char *path, struct conf_client *conf)
 {
 	struct conf_diag diag = {0};
-	int rc = conf_client_load(path, conf, &diag);
 
-	cmd_print_diag(&diag);
-	if (rc < 0 && diag.n_errors == 0)
-		fprintf(stderr, "error: %s: %s\n", path, bw_strerror(rc));
-	conf_diag_free(&diag);
-	return rc;
+	return cmd_load_done(path, conf_client_load(path, conf, &diag), &diag);
 }
 
 static int verify_main(int argc, char **argv)
 {
 	struct conf_client conf;
 	const char *path;
-	char *text;
 	int rc = cmd_config_path("burrow", argc, argv, &path);
 
 	if (rc)
 		return rc;
-	if (load(path, &conf) < 0) {
-		fprintf(stderr, "burrow: %s: configuration is not valid\n", path);
-		return 1;
-	}
-	text = conf_client_describe(&conf);
-	if (text)
-		fputs(text, stdout);
-	printf("burrow: %s: configuration is valid\n", path);
-	free(text);
+	rc = load(path, &conf);
+	rc = cmd_verify_done("burrow", path, rc, rc < 0 ? NULL : conf_client_describe(&conf));
 	conf_client_free(&conf);
-	return 0;
-}
-
-static void on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	struct bw_client *cli = arg;
-
-	log_info("burrow: %s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	event_base_loopexit(cli->base, NULL);
+	return rc;
 }
 
 /* The peer gave up for good (loginFailExit): stop the loop, exit non-zero. */
@@ -114,15 +93,11 @@ static int run_main(int argc, char **argv)
 		log_error("burrow: %s", bw_strerror(rc));
 		goto err_base;
 	}
-	cli.sigint = evsignal_new(cli.base, SIGINT, on_signal, &cli);
-	cli.sigterm = evsignal_new(cli.base, SIGTERM, on_signal, &cli);
-	evsignal_add(cli.sigint, NULL);
-	evsignal_add(cli.sigterm, NULL);
+	cmd_signals_add(&cli.signals, cli.base, "burrow");
 	peer_start(cli.peer);
 	event_base_dispatch(cli.base);
 	rc = 0;
-	event_free(cli.sigint);
-	event_free(cli.sigterm);
+	cmd_signals_free(&cli.signals);
 	peer_free(cli.peer);
 err_base:
 	event_base_free(cli.base);

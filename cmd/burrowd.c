@@ -25,49 +25,28 @@ struct bw_server {
 	struct rdv *rdv;
 	struct nat_stun_server *stun;
 	struct cmd_admin *admin;
-	struct event *sigint, *sigterm;
+	struct cmd_signals signals;
 };
 
 static int load(const char *path, struct conf_server *conf)
 {
 	struct conf_diag diag = {0};
-	int rc = conf_server_load(path, conf, &diag);
 
-	cmd_print_diag(&diag);
-	if (rc < 0 && diag.n_errors == 0)
-		fprintf(stderr, "error: %s: %s\n", path, bw_strerror(rc));
-	conf_diag_free(&diag);
-	return rc;
+	return cmd_load_done(path, conf_server_load(path, conf, &diag), &diag);
 }
 
 static int verify_main(int argc, char **argv)
 {
 	struct conf_server conf;
 	const char *path;
-	char *text;
 	int rc = cmd_config_path("burrowd", argc, argv, &path);
 
 	if (rc)
 		return rc;
-	if (load(path, &conf) < 0) {
-		fprintf(stderr, "burrowd: %s: configuration is not valid\n", path);
-		return 1;
-	}
-	text = conf_server_describe(&conf);
-	if (text)
-		fputs(text, stdout);
-	printf("burrowd: %s: configuration is valid\n", path);
-	free(text);
+	rc = load(path, &conf);
+	rc = cmd_verify_done("burrowd", path, rc, rc < 0 ? NULL : conf_server_describe(&conf));
 	conf_server_free(&conf);
-	return 0;
-}
-
-static void on_signal(evutil_socket_t sig, short what, void *arg)
-{
-	struct bw_server *srv = arg;
-
-	log_info("burrowd: %s received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	event_base_loopexit(srv->base, NULL);
+	return rc;
 }
 
 /* STUN on bindUDPPort for NAT probing, with RFC 5780's second address and
@@ -187,14 +166,10 @@ static int run_main(int argc, char **argv)
 			goto err_rdv;
 		}
 	}
-	srv.sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
-	srv.sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
-	evsignal_add(srv.sigint, NULL);
-	evsignal_add(srv.sigterm, NULL);
+	cmd_signals_add(&srv.signals, srv.base, "burrowd");
 	event_base_dispatch(srv.base);
 	rc = 0;
-	event_free(srv.sigint);
-	event_free(srv.sigterm);
+	cmd_signals_free(&srv.signals);
 err_rdv:
 	cmd_admin_close(srv.admin);
 	nat_stun_server_free(srv.stun);

@@ -1,7 +1,14 @@
 #include "cmd.h"
 
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <event2/event.h>
+
+#include "common/err.h"
+#include "common/log.h"
 
 int cmd_dispatch(const char *prog, const struct cmd_subcommand *cmds, size_t n,
 		 const char *dflt, int argc, char **argv)
@@ -64,4 +71,56 @@ void cmd_print_diag(const struct conf_diag *diag)
 		fprintf(stderr, "%s: %s\n",
 			diag->entries[i].severity == CONF_ERROR ? "error" : "warning",
 			diag->entries[i].text);
+}
+
+int cmd_load_done(const char *path, int rc, struct conf_diag *diag)
+{
+	cmd_print_diag(diag);
+	if (rc < 0 && diag->n_errors == 0)
+		fprintf(stderr, "error: %s: %s\n", path, bw_strerror(rc));
+	conf_diag_free(diag);
+	return rc;
+}
+
+int cmd_verify_done(const char *prog, const char *path, int rc, char *text)
+{
+	if (rc < 0) {
+		fprintf(stderr, "%s: %s: configuration is not valid\n", prog, path);
+		return 1;
+	}
+	if (text)
+		fputs(text, stdout);
+	free(text);
+	printf("%s: %s: configuration is valid\n", prog, path);
+	return 0;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct cmd_signals *s = arg;
+
+	log_info("%s: %s received, shutting down", s->prog, sig == SIGINT ? "SIGINT" : "SIGTERM");
+	event_base_loopexit(s->base, NULL);
+}
+
+void cmd_signals_add(struct cmd_signals *s, struct event_base *base, const char *prog)
+{
+	static const int sigs[2] = { SIGINT, SIGTERM };
+
+	s->base = base;
+	s->prog = prog;
+	for (int i = 0; i < 2; i++) {
+		s->ev[i] = evsignal_new(base, sigs[i], on_signal, s);
+		if (s->ev[i])
+			evsignal_add(s->ev[i], NULL);
+	}
+}
+
+void cmd_signals_free(struct cmd_signals *s)
+{
+	for (int i = 0; i < 2; i++) {
+		if (s->ev[i])
+			event_free(s->ev[i]);
+		s->ev[i] = NULL;
+	}
 }

@@ -27,6 +27,24 @@ int cmd_config_path(const char *prog, int argc, char **argv, const char **path);
 /* Print every diagnostic to stderr, prefixed "warning: " or "error: ". */
 void cmd_print_diag(const struct conf_diag *diag);
 
+/* After conf_*_load: print the diagnostics (and rc's text when no error
+ * explains it), free them, and return rc. */
+int cmd_load_done(const char *path, int rc, struct conf_diag *diag);
+
+/* What `verify` prints for a loaded file: its description (freed here) and
+ * the verdict. Returns the exit code. */
+int cmd_verify_done(const char *prog, const char *path, int rc, char *text);
+
+/* SIGINT and SIGTERM end base's loop, with one log line. */
+struct event;
+struct cmd_signals {
+	struct event_base *base;
+	const char *prog;
+	struct event *ev[2];
+};
+void cmd_signals_add(struct cmd_signals *s, struct event_base *base, const char *prog);
+void cmd_signals_free(struct cmd_signals *s);
+
 /* The admin API (admin.c): GET /api/status answers what fill appends. */
 struct event_base;
 struct evbuffer;
