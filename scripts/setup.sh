@@ -9,6 +9,7 @@ packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   # libraries Burrow links
   libevent-dev libnice-dev libglib2.0-dev libsodium-dev libmsgpack-dev libcmocka-dev
+  libngtcp2-dev libusrsctp-dev
   libhttp-parser-dev
   # end-to-end tests and demo
   socat curl netcat-openbsd procps psmisc python3 valgrind
