@@ -1,10 +1,12 @@
 /*
  * The admin API both programs can serve on frp's webServer.addr/port:
- * GET /api/status answers JSON; `X status -c FILE` fetches and prints it.
+ * GET /api/status answers JSON, GET /api/status.txt the same as a table;
+ * `X status -c FILE [--json]` fetches and prints one of them.
  * Basic auth when webServer.user is set.
  */
 #include "cmd/cmd.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +47,8 @@ static char *basic_auth(const char *user, const char *pass)
 	return out;
 }
 
-static void on_status(struct evhttp_request *req, void *arg)
+static void status_reply(struct cmd_admin *a, struct evhttp_request *req, bool json)
 {
-	struct cmd_admin *a = arg;
 	struct evbuffer *body;
 	const char *got;
 
@@ -62,21 +63,31 @@ static void on_status(struct evhttp_request *req, void *arg)
 		}
 	}
 	body = evbuffer_new();
-	if (!body || a->fill(a->arg, body) < 0) {
+	if (!body || a->fill(a->arg, body, json) < 0) {
 		evhttp_send_error(req, 500, "Internal Server Error");
 		if (body)
 			evbuffer_free(body);
 		return;
 	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			  "application/json");
+			  json ? "application/json" : "text/plain; charset=utf-8");
 	evhttp_send_reply(req, 200, "OK", body);
 	evbuffer_free(body);
 }
 
-struct cmd_admin *cmd_admin_open(struct event_base *base, const char *addr, uint16_t port,
-				 const char *user, const char *pass, cmd_admin_fill_fn fill,
-				 void *arg)
+static void on_status_json(struct evhttp_request *req, void *arg)
+{
+	status_reply(arg, req, true);
+}
+
+static void on_status_text(struct evhttp_request *req, void *arg)
+{
+	status_reply(arg, req, false);
+}
+
+struct cmd_admin *cmd_admin_open(const char *prog, struct event_base *base, const char *addr,
+				 uint16_t port, const char *user, const char *pass,
+				 cmd_admin_fill_fn fill, void *arg)
 {
 	struct cmd_admin *a = calloc(1, sizeof(*a));
 	struct evhttp_bound_socket *s;
@@ -91,13 +102,15 @@ struct cmd_admin *cmd_admin_open(struct event_base *base, const char *addr, uint
 	if (!a->http || (user && *user && !a->auth))
 		goto fail;
 	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET);
-	evhttp_set_cb(a->http, "/api/status", on_status, a);
+	evhttp_set_cb(a->http, "/api/status", on_status_json, a);
+	evhttp_set_cb(a->http, "/api/status.txt", on_status_text, a);
 	s = evhttp_bind_socket_with_handle(a->http, addr, port);
 	if (!s)
 		goto fail;
 	log_info("admin API listening on %s:%u (GET /api/status)", addr, port);
 	return a;
 fail:
+	log_error("%s: cannot open the admin API on %s:%u", prog, addr, port);
 	cmd_admin_close(a);
 	return NULL;
 }
@@ -130,7 +143,7 @@ static void on_reply(struct evhttp_request *req, void *arg)
 }
 
 int cmd_admin_get(const char *prog, const char *addr, uint16_t port, const char *user,
-		  const char *pass)
+		  const char *pass, bool json)
 {
 	struct fetch f = { 0 };
 	struct evhttp_connection *conn;
@@ -152,7 +165,8 @@ int cmd_admin_get(const char *prog, const char *addr, uint16_t port, const char 
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Host", addr);
 	if (user && *user && (auth = basic_auth(user, pass ? pass : "")))
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Authorization", auth);
-	if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, "/api/status") < 0)
+	if (evhttp_make_request(conn, req, EVHTTP_REQ_GET,
+				json ? "/api/status" : "/api/status.txt") < 0)
 		goto out;
 	event_base_dispatch(f.base);
 	if (f.status == 200) {

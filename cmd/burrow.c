@@ -26,6 +26,7 @@ struct bw_client {
 	int exit_code;
 	int json;               /* burrow nat --json */
 	struct nat_probe *probe;/* burrow nat --server */
+	struct cmd_admin *admin;/* webServer.port: burrow status */
 };
 
 static int load(const char *path, struct conf_client *conf)
@@ -45,6 +46,38 @@ static int verify_main(int argc, char **argv)
 		return rc;
 	rc = load(path, &conf);
 	rc = cmd_verify_done("burrow", path, rc, rc < 0 ? NULL : conf_client_describe(&conf));
+	conf_client_free(&conf);
+	return rc;
+}
+
+static int admin_fill(void *arg, struct evbuffer *out, bool json)
+{
+	return peer_status(arg, out, json);
+}
+
+/* burrow status -c FILE [--json]: ask the running burrow's admin API
+ * (webServer.port) for its proxies, visitors and P2P sessions. */
+static int status_main(int argc, char **argv)
+{
+	struct conf_client conf;
+	const char *path, *args[8];
+	int n = 0, rc;
+	bool json = false;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else if (n < (int)BW_ARRAY_LEN(args) - 1)
+			args[n++] = argv[i];
+	}
+	args[n] = NULL;
+	rc = cmd_config_path("burrow", n, (char **)args, &path);
+	if (rc)
+		return rc;
+	if (load(path, &conf) < 0)
+		return 1;
+	rc = cmd_admin_get("burrow", conf.web_addr, conf.web_port, conf.web_user,
+			   conf.web_password, json);
 	conf_client_free(&conf);
 	return rc;
 }
@@ -93,11 +126,22 @@ static int run_main(int argc, char **argv)
 		log_error("burrow: %s", bw_strerror(rc));
 		goto err_base;
 	}
+	if (cli.conf.web_port) {
+		cli.admin = cmd_admin_open("burrow", cli.base, cli.conf.web_addr,
+					   cli.conf.web_port, cli.conf.web_user,
+					   cli.conf.web_password, admin_fill, cli.peer);
+		if (!cli.admin) {
+			rc = BW_E_CONF_VALUE;
+			goto err_peer;
+		}
+	}
 	cmd_signals_add(&cli.signals, cli.base, "burrow");
 	peer_start(cli.peer);
 	event_base_dispatch(cli.base);
 	rc = 0;
 	cmd_signals_free(&cli.signals);
+err_peer:
+	cmd_admin_close(cli.admin);
 	peer_free(cli.peer);
 err_base:
 	event_base_free(cli.base);
@@ -226,6 +270,7 @@ static const struct cmd_subcommand commands[] = {
 	{ "run", run_main, "run the peer: burrow run -c frpc.toml (or burrow -c frpc.toml)" },
 	{ "verify", verify_main, "check a configuration file and print what would run" },
 	{ "nat", nat_main, "tell what the NAT in front of this machine does: burrow nat -c FILE [--json]" },
+	{ "status", status_main, "show a running burrow's proxies, visitors and their paths: burrow status -c FILE [--json]" },
 	{ "version", version_main, "print the version" },
 };
 

@@ -80,7 +80,8 @@ static int stun_start(struct bw_server *srv)
 	return 0;
 }
 
-static int admin_fill(void *arg, struct evbuffer *out)
+/* burrowd's status is JSON either way (`burrowd status` prints it). */
+static int admin_fill(void *arg, struct evbuffer *out, bool json)
 {
 	return rdv_status_json(arg, out);
 }
@@ -97,7 +98,7 @@ static int status_main(int argc, char **argv)
 	if (load(path, &conf) < 0)
 		return 1;
 	rc = cmd_admin_get("burrowd", conf.web_addr, conf.web_port, conf.web_user,
-			   conf.web_password);
+			   conf.web_password, true);
 	conf_server_free(&conf);
 	return rc;
 }
@@ -156,12 +157,10 @@ static int run_main(int argc, char **argv)
 	if (rc < 0)
 		goto err_rdv;
 	if (srv.conf.web_port) {
-		srv.admin = cmd_admin_open(srv.base, srv.conf.web_addr, srv.conf.web_port,
-					   srv.conf.web_user, srv.conf.web_password, admin_fill,
-					   srv.rdv);
+		srv.admin = cmd_admin_open("burrowd", srv.base, srv.conf.web_addr,
+					   srv.conf.web_port, srv.conf.web_user,
+					   srv.conf.web_password, admin_fill, srv.rdv);
 		if (!srv.admin) {
-			log_error("burrowd: cannot open the admin API on %s:%u", srv.conf.web_addr,
-				  srv.conf.web_port);
 			rc = BW_E_INVAL;
 			goto err_rdv;
 		}

@@ -5,6 +5,7 @@
 #ifndef BW_CMD_H
 #define BW_CMD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "conf/conf.h"
@@ -45,17 +46,20 @@ struct cmd_signals {
 void cmd_signals_add(struct cmd_signals *s, struct event_base *base, const char *prog);
 void cmd_signals_free(struct cmd_signals *s);
 
-/* The admin API (admin.c): GET /api/status answers what fill appends. */
+/* The admin API (admin.c): GET /api/status answers what fill appends with
+ * json set, GET /api/status.txt what it appends as a table. */
 struct event_base;
 struct evbuffer;
 struct cmd_admin;
-typedef int (*cmd_admin_fill_fn)(void *arg, struct evbuffer *out);
-struct cmd_admin *cmd_admin_open(struct event_base *base, const char *addr, uint16_t port,
-				 const char *user, const char *pass, cmd_admin_fill_fn fill,
-				 void *arg);
+typedef int (*cmd_admin_fill_fn)(void *arg, struct evbuffer *out, bool json);
+/* NULL (logged, as "PROG: cannot open the admin API on ADDR:PORT") on failure. */
+struct cmd_admin *cmd_admin_open(const char *prog, struct event_base *base, const char *addr,
+				 uint16_t port, const char *user, const char *pass,
+				 cmd_admin_fill_fn fill, void *arg);
 void cmd_admin_close(struct cmd_admin *a);
-/* Fetch http://addr:port/api/status and print it; 0 on a 200 answer. */
+/* Fetch http://addr:port/api/status (json) or /api/status.txt and print it;
+ * 0 on a 200 answer. */
 int cmd_admin_get(const char *prog, const char *addr, uint16_t port, const char *user,
-		  const char *pass);
+		  const char *pass, bool json);
 
 #endif

@@ -147,3 +147,28 @@ int bw_addr_parse(const char *s, struct sockaddr_storage *ss)
 	}
 	return BW_E_INVAL;
 }
+
+char *bw_json_escape(const char *s, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[8];
+		size_t len;
+
+		if (c == '"' || c == '\\')
+			len = (size_t)snprintf(esc, sizeof(esc), "\\%c", c);
+		else if (c < 0x20)
+			len = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c);
+		else
+			len = (size_t)snprintf(esc, sizeof(esc), "%c", c);
+		if (n + len >= cap)
+			break;
+		memcpy(out + n, esc, len);
+		n += len;
+	}
+	if (cap)
+		out[n] = '\0';
+	return out;
+}

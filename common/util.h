@@ -33,4 +33,9 @@ int bw_addr_parse(const char *s, struct sockaddr_storage *ss);
 /* Duplicate at most n bytes of s into a NUL-terminated string (NULL on OOM). */
 char *bw_strndup(const char *s, size_t n);
 
+/* s as the inside of a JSON string (quotes, backslashes and control bytes
+ * escaped), NUL-terminated in out; cut short (never mid-escape) if cap is too
+ * small. Returns out. */
+char *bw_json_escape(const char *s, char *out, size_t cap);
+
 #endif

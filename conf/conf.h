@@ -128,6 +128,14 @@ struct conf_client {
 	int dial_server_timeout_s;
 	char **start;               /* frp's `start`: only these proxies; empty = all */
 	size_t n_start;
+	char **p2p_local_addrs;     /* ICE host candidates only on these; empty = all */
+	size_t n_p2p_local_addrs;
+	int p2p_keepalive_s;
+	bool p2p_disable_direct;
+	char *web_addr;             /* admin API (webServer.*), for burrow status */
+	uint16_t web_port;          /* 0 = off */
+	char *web_user;
+	char *web_password;
 	struct conf_log log;
 	struct conf_proxy *proxies;
 	size_t n_proxies;

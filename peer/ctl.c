@@ -199,6 +199,7 @@ static int on_login_resp(struct peer *p, const struct proto_login_resp *r)
 		 p->conf->server_addr, p->conf->server_port, p->run_id, r->server_version,
 		 bw_crypto_suite_name(p->suite));
 	peer_proxies_register(p);
+	peer_visitors_logged_in(p);
 	peer_nat_start(p);
 	return 0;
 }
@@ -221,6 +222,11 @@ static int on_msg(struct proto_chan *ch, struct proto_msg *m, void *arg)
 	case PROTO_MSG_REQ_WORK_CONN:
 		peer_work_open(p, (unsigned)m->req_work_conn.count);
 		return 0;
+	case PROTO_MSG_P2P_OFFER:
+	case PROTO_MSG_P2P_ANSWER:
+	case PROTO_MSG_P2P_CANDIDATE:
+	case PROTO_MSG_P2P_CLOSE:
+		return peer_sessions_ctl_msg(p, m);
 	case PROTO_MSG_ERROR:
 		snprintf(why, sizeof(why), "%s", m->error.message);
 		ctl_failed(p, m->error.code == PROTO_ERRCODE_AUTH_FAILED ? BW_E_WRONG_TOKEN :

@@ -34,6 +34,7 @@ void peer_free(struct peer *p)
 		return;
 	peer_nat_stop(p);
 	peer_visitors_fini(p);
+	peer_sessions_fini(p);
 	peer_proxies_fini(p);
 	peer_ctl_fini(p);
 	free(p);

@@ -6,6 +6,8 @@
 #ifndef BW_PEER_H
 #define BW_PEER_H
 
+#include <stdbool.h>
+
 #include <event2/event.h>
 
 #include "conf/conf.h"
@@ -42,5 +44,13 @@ enum peer_ctl_state {
 };
 enum peer_ctl_state peer_ctl_state(const struct peer *p);
 const char *peer_ctl_state_name(enum peer_ctl_state st);
+
+
+/* What `burrow status` shows, appended to out: JSON (one object) or a table.
+ * Every proxy with its state and public address, every visitor and P2P
+ * session with its path (direct or relayed), the remote address, RTT, bytes
+ * each way and how long it has been up. */
+struct evbuffer;
+int peer_status(struct peer *p, struct evbuffer *out, bool json);
 
 #endif

@@ -19,6 +19,8 @@ struct peer_udp;
 struct nat_probe;
 struct peer_visit;
 struct bufferevent;
+struct peer_session;
+struct peer_ice_glib;
 
 enum peer_proxy_state { PEER_PROXY_IDLE, PEER_PROXY_PENDING, PEER_PROXY_RUNNING,
 			PEER_PROXY_REFUSED };
@@ -69,6 +71,10 @@ struct peer {
 	struct peer_visitor *visitors;
 	size_t n_visitors;
 	struct peer_visit *visits;
+
+	/* P2P sessions (session.c), as visitor and as owner */
+	struct peer_session *sessions;
+	struct peer_ice_glib *glib;        /* libnice's side, made on first use */
 };
 
 int peer_ctl_init(struct peer *p);
@@ -95,6 +101,8 @@ void peer_nat_start(struct peer *p);
 void peer_nat_stop(struct peer *p);
 
 int peer_visitors_init(struct peer *p);
+/* Logged in: open the sessions of visitors with keepTunnelOpen. */
+void peer_visitors_logged_in(struct peer *p);
 void peer_visitors_fini(struct peer *p);
 
 /* e2e.c: the handshake keyed by a proxy's secret over bev. done gets bev and
@@ -103,5 +111,70 @@ typedef void (*peer_e2e_done_fn)(void *arg, int rc, struct bufferevent *bev,
 				 struct bw_crypto_session *s);
 void peer_e2e_start(struct bufferevent *bev, enum bw_crypto_role role, const uint8_t psk[32],
 		    const char *proxy_name, peer_e2e_done_fn done, void *arg);
+
+/* The relay ticket of a visitor connection or P2P_OPEN (visitor.c): the next
+ * counter, the MAC with the control session's work key, and the proof of the
+ * proxy's secret keyed with its verifier. */
+uint64_t peer_visit_ticket(struct peer *p, const char *wire_name, const uint8_t verifier[32],
+			   uint8_t mac[32], uint8_t proof[32]);
+
+/* --- P2P sessions (session.c, stream.c) ----------------------------------- */
+/* A session's path, with one setter (session.c: path_set) that logs. */
+enum peer_path { PEER_PATH_NONE, PEER_PATH_RELAYED, PEER_PATH_PROBING, PEER_PATH_DIRECT };
+const char *peer_path_name(enum peer_path path);
+
+/* What a visitor asks of its session. */
+struct peer_session_visitor {
+	const char *label;          /* "visitor ssh-home" */
+	const char *wire_name;      /* the owner's proxy as burrowd names it */
+	const char *server_user;
+	const uint8_t *psk, *verifier;
+	bool sudp;
+	int fallback_ms;            /* no direct pair by then: relay */
+	bool relay_fallback;        /* false: direct only */
+	/* The session ended (rc, why); the visitor drops its pointer. */
+	void (*closed)(void *arg, int rc, const char *why);
+	/* sudp: a datagram from the owner for local app `to`. */
+	void (*datagram)(void *arg, const char *to, const uint8_t *data, size_t len);
+	/* xtcp with frp's fallbackTo: when the session ends before it could
+	 * carry them, the waiting local connections go here (bev is the
+	 * callee's) instead of being closed. */
+	void (*fallback)(void *arg, struct bufferevent *bev, const char *who);
+	void *arg;
+};
+struct peer_session *peer_session_visit(struct peer *p, const struct peer_session_visitor *sv,
+					int *rc);
+/* xtcp: carry a local connection as one stream (queued until the session is
+ * up). Takes bev. */
+void peer_session_stream_add(struct peer_session *s, struct bufferevent *bev, const char *who);
+/* sudp: send a local app's datagram (dropped, like a full queue, if the
+ * session is not up yet). */
+void peer_session_datagram(struct peer_session *s, const char *from, const uint8_t *data,
+			   size_t len);
+/* Close without calling `closed`. NULL ok. */
+void peer_session_free(struct peer_session *s);
+/* P2P_* messages from burrowd (ctl.c). */
+int peer_sessions_ctl_msg(struct peer *p, struct proto_msg *m);
+/* START_WORK_CONN with a sid: the relayed path of an owner's session. Takes bev. */
+void peer_session_relay_attach(struct peer *p, uint64_t sid, struct bufferevent *bev);
+void peer_sessions_fini(struct peer *p);
+
+/* --- burrow status (status.c) ---------------------------------------------- */
+struct peer_status_row {
+	const char *kind;           /* "proxy", "visitor", "session" */
+	const char *name, *type;
+	const char *state;          /* proxy state, or the session's path */
+	char remote[PROTO_HOST_MAX + 16];
+	char detail[PROTO_PROXY_NAME_MAX + 96]; /* peer NAT, streams */
+	uint64_t rtt_us, tx_bytes, rx_bytes;
+	int64_t up_ms;              /* -1: not up */
+};
+bool peer_session_is_visitor(const struct peer_session *s);
+bool peer_session_is_sudp(const struct peer_session *s);
+const char *peer_session_label(const struct peer_session *s);
+/* Fill r from a session (the path, the other side, the transport's RTT). */
+void peer_session_row(const struct peer_session *s, struct peer_status_row *r);
+/* One row per visitor (visitor.c); returns how many were written (<= cap). */
+size_t peer_visitors_rows(struct peer *p, struct peer_status_row *rows, size_t cap);
 
 #endif

@@ -239,6 +239,18 @@ static int on_start_work_conn(struct peer_work *w, const struct proto_start_work
 		return 1;
 	}
 	snprintf(w->who, sizeof(w->who), "%s:%u", s->src_addr, (unsigned)s->src_port);
+	if (s->has_sid) {
+		/* The relayed path of a P2P session, not a user connection: the
+		 * session seals its own datagrams end to end. */
+		struct bufferevent *bev;
+
+		bw_crypto_session_free(proto_chan_take_session(w->chan));
+		bev = proto_chan_detach(w->chan);
+		w->chan = NULL;
+		work_free(w);
+		peer_session_relay_attach(p, s->sid, bev);
+		return 1;
+	}
 	if (w->proxy->type == CONF_PROXY_UDP) {
 		struct bw_crypto_session *ses = proto_chan_take_session(w->chan);
 		struct proto_chan *ch = w->chan;

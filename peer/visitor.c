@@ -54,6 +54,11 @@ struct peer_visitor {
 	struct peer_visit *dialing;        /* on its way */
 	struct sudp_pending *pending[SUDP_PENDING_MAX];
 	unsigned n_pending;
+	struct peer_session *session;      /* xtcp, sudp: the P2P session */
+	struct peer_visitor *fallback;     /* xtcp: frp's fallbackTo (an stcp visitor) */
+	int64_t fallback_until_ms;         /* direct failed: use `fallback` until then */
+	struct event *reopen;              /* keepTunnelOpen: reopen the session */
+	int reopen_ms;
 };
 
 /* One visiting connection, from accept until it is relayed or dropped. */
@@ -212,24 +217,131 @@ static void on_visit_connect(struct proto_chan *ch, void *arg)
 	struct peer *p = v->peer;
 	struct proto_msg m = { .type = PROTO_MSG_NEW_VISITOR_CONN };
 	struct proto_new_visitor_conn *nv = &m.new_visitor_conn;
-	uint8_t input[PROTO_TICKET_INPUT_MAX];
-	size_t len;
 
 	nv->run_id = p->run_id;
-	nv->counter = ++p->work_counter;
 	nv->proxy_name = v->wire_name;
 	nv->server_user = v->server_user;
 	nv->use_encryption = true;
 	nv->use_compression = false;
-	len = proto_ticket_input("work", p->run_id, nv->counter, NULL, input);
-	bw_crypto_mac(p->work_key, input, len, nv->mac);
-	len = proto_ticket_input("visit", p->run_id, nv->counter, v->wire_name, input);
-	bw_crypto_mac(v->verifier, input, len, nv->proof);
+	nv->counter = peer_visit_ticket(p, v->wire_name, v->verifier, nv->mac, nv->proof);
 	if (proto_chan_send(ch, &m, NULL) < 0) {
 		visit_free(x);
 		return;
 	}
 	proto_chan_set_state(ch, PROTO_STATE_WORK);
+}
+
+uint64_t peer_visit_ticket(struct peer *p, const char *wire_name, const uint8_t verifier[32],
+			   uint8_t mac[32], uint8_t proof[32])
+{
+	uint8_t input[PROTO_TICKET_INPUT_MAX];
+	uint64_t counter = ++p->work_counter;
+	size_t len;
+
+	len = proto_ticket_input("work", p->run_id, counter, NULL, input);
+	bw_crypto_mac(p->work_key, input, len, mac);
+	len = proto_ticket_input("visit", p->run_id, counter, wire_name, input);
+	bw_crypto_mac(verifier, input, len, proof);
+	return counter;
+}
+
+/* --- P2P (xtcp, sudp): one session per visitor, made on first use ------------ */
+
+static struct peer_session *visitor_session(struct peer_visitor *v);
+
+/* keepTunnelOpen: the session is reopened after a delay that doubles up to
+ * a minute while it keeps failing. */
+#define REOPEN_FIRST_MS 2000
+#define REOPEN_MAX_MS 60000
+#define FALLBACK_HOLD_MS 60000  /* after a failed direct try, fallbackTo only */
+
+static void on_reopen(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer_visitor *v = arg;
+
+	if (v->peer->ctl_state == PEER_CTL_LOGGED_IN)
+		visitor_session(v);
+}
+
+static void on_session_closed(void *arg, int rc, const char *why)
+{
+	struct peer_visitor *v = arg;
+	struct timeval tv;
+
+	v->session = NULL; /* the next connection or datagram opens a new one */
+	if (v->fallback && rc == BW_E_TIMEOUT)
+		v->fallback_until_ms = bw_now_ms() + FALLBACK_HOLD_MS;
+	if (v->conf->keep_tunnel_open && v->reopen) {
+		v->reopen_ms = v->reopen_ms ? v->reopen_ms * 2 : REOPEN_FIRST_MS;
+		if (v->reopen_ms > REOPEN_MAX_MS)
+			v->reopen_ms = REOPEN_MAX_MS;
+		tv.tv_sec = v->reopen_ms / 1000;
+		tv.tv_usec = v->reopen_ms % 1000 * 1000;
+		evtimer_add(v->reopen, &tv);
+		log_info("burrow: %s: keepTunnelOpen: reopening the session in %d ms", v->label,
+			 v->reopen_ms);
+	}
+}
+
+static void visit_dial(struct peer_visit *x);
+
+/* frp's fallbackTo: a connection the xtcp session could not carry goes
+ * through the named stcp visitor instead. */
+static void on_session_fallback(void *arg, struct bufferevent *bev, const char *who)
+{
+	struct peer_visitor *v = arg;
+	struct peer_visit *x = calloc(1, sizeof(*x));
+
+	if (!x) {
+		bufferevent_free(bev);
+		return;
+	}
+	log_info("burrow: %s: %s goes through fallback visitor %s", v->label, who,
+		 v->fallback->conf->name);
+	x->v = v->fallback;
+	x->user = bev;
+	snprintf(x->who, sizeof(x->who), "%s", who);
+	visit_dial(x);
+}
+
+/* sudp: the owner's service answered local app `to`. */
+static void on_session_datagram(void *arg, const char *to, const uint8_t *data, size_t len)
+{
+	struct peer_visitor *v = arg;
+	struct sockaddr_storage ss;
+	int sl = bw_addr_parse(to, &ss);
+
+	if (sl > 0)
+		sendto(v->udp_fd, data, len, 0, (struct sockaddr *)&ss, (socklen_t)sl);
+}
+
+static struct peer_session *visitor_session(struct peer_visitor *v)
+{
+	struct peer_session_visitor sv = {
+		.label = v->label,
+		.wire_name = v->wire_name,
+		.server_user = v->server_user,
+		.psk = v->psk,
+		.verifier = v->verifier,
+		.sudp = v->conf->type == CONF_PROXY_SUDP,
+		.fallback_ms = v->conf->fallback_timeout_ms,
+		.relay_fallback = v->conf->relay_fallback,
+		.closed = on_session_closed,
+		.datagram = on_session_datagram,
+		.fallback = v->fallback ? on_session_fallback : NULL,
+		.arg = v,
+	};
+	int rc;
+
+	if (v->session)
+		return v->session;
+	if (sv.fallback_ms <= 0 && v->fallback)
+		sv.fallback_ms = 1000;
+	v->session = peer_session_visit(v->peer, &sv, &rc);
+	if (!v->session)
+		log_ratelimited(LOG_WARN, "burrow: %s: cannot open a session: %s", v->label,
+				bw_strerror(rc));
+	return v->session;
 }
 
 static const struct proto_chan_cbs visit_cbs = {
@@ -284,6 +396,23 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (v->conf->type == CONF_PROXY_XTCP && v->fallback && !v->session &&
+	    bw_now_ms() < v->fallback_until_ms) {
+		v = v->fallback; /* the direct try failed a moment ago */
+	} else if (v->conf->type == CONF_PROXY_XTCP) {
+		struct peer_session *ses = visitor_session(v);
+		struct bufferevent *bev;
+		char who[BW_ADDR_STRLEN];
+
+		free(x);
+		bev = ses ? bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+		if (!bev) {
+			evutil_closesocket(fd);
+			return;
+		}
+		peer_session_stream_add(ses, bev, bw_addr_format(sa, who, sizeof(who)));
+		return;
+	}
 	x->v = v;
 	bw_addr_format(sa, x->who, sizeof(x->who));
 	x->user = bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -307,6 +436,10 @@ static void on_sudp_datagram(evutil_socket_t fd, short what, void *arg)
 		if (n < 0)
 			return;
 		bw_addr_format((struct sockaddr *)&from, who, sizeof(who));
+		if (p->ctl_state == PEER_CTL_LOGGED_IN && visitor_session(v)) {
+			peer_session_datagram(v->session, who, buf, (size_t)n);
+			continue;
+		}
 		if (v->tunnel) {
 			sudp_send(v, who, buf, (size_t)n);
 			continue;
@@ -390,6 +523,33 @@ static int visitor_listen(struct peer *p, struct peer_visitor *v)
 	return 0;
 }
 
+size_t peer_visitors_rows(struct peer *p, struct peer_status_row *rows, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; p->visitors && i < p->conf->n_visitors && n < cap; i++) {
+		struct peer_visitor *v = &p->visitors[i];
+		struct peer_status_row *r = &rows[n++];
+
+		if (!v->peer) {
+			n--;
+			continue; /* not run (enabled = false, or not in `start`) */
+		}
+		memset(r, 0, sizeof(*r));
+		r->kind = "visitor";
+		r->name = v->conf->name;
+		r->type = conf_proxy_type_name(v->conf->type);
+		r->up_ms = -1;
+		if (v->session) {
+			peer_session_row(v->session, r);
+		} else {
+			r->state = v->conf->type == CONF_PROXY_STCP ? "relayed" : "idle";
+			snprintf(r->detail, sizeof(r->detail), "\"%s\"", v->wire_name);
+		}
+	}
+	return n;
+}
+
 int peer_visitors_init(struct peer *p)
 {
 	const struct conf_client *conf = p->conf;
@@ -430,7 +590,35 @@ int peer_visitors_init(struct peer *p)
 		}
 		p->n_visitors++;
 	}
+	for (size_t i = 0; i < conf->n_visitors; i++) {
+		struct peer_visitor *v = &p->visitors[i];
+
+		if (!v->peer)
+			continue;
+		if (v->conf->type == CONF_PROXY_XTCP && v->conf->fallback_to &&
+		    *v->conf->fallback_to) {
+			for (size_t j = 0; j < conf->n_visitors; j++)
+				if (p->visitors[j].peer && j != i &&
+				    strcmp(p->visitors[j].conf->name, v->conf->fallback_to) == 0)
+					v->fallback = &p->visitors[j];
+		}
+		if (v->conf->keep_tunnel_open &&
+		    !(v->reopen = evtimer_new(p->base, on_reopen, v)))
+			return BW_E_NOMEM;
+	}
 	return 0;
+}
+
+void peer_visitors_logged_in(struct peer *p)
+{
+	for (size_t i = 0; p->visitors && i < p->conf->n_visitors; i++) {
+		struct peer_visitor *v = &p->visitors[i];
+
+		if (v->peer && v->conf->keep_tunnel_open && !v->session) {
+			v->reopen_ms = 0;
+			visitor_session(v);
+		}
+	}
 }
 
 void peer_visitors_fini(struct peer *p)
@@ -446,6 +634,10 @@ void peer_visitors_fini(struct peer *p)
 			event_free(v->udp_ev);
 		if (v->peer && v->udp_fd >= 0 && v->conf->type == CONF_PROXY_SUDP)
 			close(v->udp_fd);
+		peer_session_free(v->session);
+		v->session = NULL;
+		if (v->reopen)
+			event_free(v->reopen);
 		proto_chan_free(v->tunnel);
 		sudp_pending_clear(v);
 		sodium_memzero(p->visitors[i].psk, sizeof(p->visitors[i].psk));

@@ -82,6 +82,11 @@
 #define PROTO_PROOF_LEN 32          /* NEW_VISITOR_CONN */
 #define PROTO_SK_VERIFIER_LEN 32    /* NEW_PROXY (stcp, sudp, xtcp) */
 #define PROTO_WORK_CONN_REQ_MAX 64  /* REQ_WORK_CONN count */
+#define PROTO_ICE_UFRAG_MAX 256     /* RFC 8445 ice-ufrag: 4..256 characters */
+#define PROTO_ICE_PWD_MAX 256       /* ice-pwd: 22..256 */
+#define PROTO_ICE_CANDIDATE_MAX 512 /* one SDP candidate attribute value */
+#define PROTO_P2P_SESSIONS_PER_CLIENT_MAX 64 /* P2P sessions a client takes part in */
+#define PROTO_P2P_CANDIDATES_MAX 64 /* candidates per side and session */
 
 /*
  * Limits the layers above enforce on what the messages ask for, named here so

@@ -337,6 +337,8 @@ static void visitor_attach(struct relay_waiter *w, struct bufferevent *work,
 	m.start_work_conn.src_port = w->src_port;
 	m.start_work_conn.dst_addr = w->dst;
 	m.start_work_conn.dst_port = 0;
+	m.start_work_conn.has_sid = w->sid != 0;
+	m.start_work_conn.sid = w->sid;
 	w->bev = NULL;
 	if (proto_frame_send(bufferevent_get_output(work), s, &m, NULL) < 0) {
 		bufferevent_free(visitor);
@@ -359,6 +361,35 @@ static bool visitor_allowed(const struct relay_proxy *p, const char *user)
 		if (strcmp(p->allow_users[i], "*") == 0 || strcmp(p->allow_users[i], user) == 0)
 			return true;
 	return false;
+}
+
+int relay_secret_authorize(struct relay *r, const char *visitor_user, const char *run_id,
+			   uint64_t counter, const char *proxy_name, const uint8_t proof[32],
+			   bool p2p, void **owner_arg, char *err, size_t errlen)
+{
+	struct relay_proxy *p = secret_find(r, proxy_name);
+	uint8_t input[PROTO_TICKET_INPUT_MAX];
+	size_t len;
+
+	if (!p) {
+		snprintf(err, errlen, "no such proxy");
+		return BW_E_NOT_FOUND;
+	}
+	len = proto_ticket_input("visit", run_id, counter, proxy_name, input);
+	if (bw_crypto_mac_verify(p->verifier, input, len, proof) < 0) {
+		snprintf(err, errlen, "authentication failed: wrong secret key");
+		return BW_E_AUTH_FAILED;
+	}
+	if (!visitor_allowed(p, visitor_user)) {
+		snprintf(err, errlen, "user not allowed by the proxy's allowUsers");
+		return -EPERM;
+	}
+	if (p2p && p->kind != RELAY_PROXY_XTCP && p->kind != RELAY_PROXY_SUDP) {
+		snprintf(err, errlen, "proxy %s is not an xtcp or sudp proxy", p->name);
+		return BW_E_UNSUPPORTED;
+	}
+	*owner_arg = p->client->arg;
+	return 0;
 }
 
 void relay_visitor_conn(struct relay *r, struct bufferevent *bev, const char *visitor_user,
@@ -397,6 +428,7 @@ void relay_visitor_conn(struct relay *r, struct bufferevent *bev, const char *vi
 	w->bev = bev;
 	w->proxy = p;
 	w->attach = visitor_attach;
+	w->sid = req->has_sid ? req->sid : 0;
 	snprintf(w->src, sizeof(w->src), "%s", peer_name);
 	colon = strrchr(w->src, ':');
 	if (colon) {

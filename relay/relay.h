@@ -12,6 +12,7 @@
 #ifndef BW_RELAY_H
 #define BW_RELAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -113,6 +114,15 @@ void relay_client_work_conn(struct relay_client *c, struct bufferevent *bev,
  * answers NEW_VISITOR_CONN_RESP itself. */
 void relay_visitor_conn(struct relay *r, struct bufferevent *bev, const char *visitor_user,
 			const struct proto_new_visitor_conn *req, const char *peer_name);
+
+/* P2P_OPEN: is the visitor (its user, control session run id and ticket
+ * counter) allowed to open a session with secret proxy `proxy_name`, given
+ * proof = MAC(verifier, ticket("visit", ...))? p2p also requires an xtcp or
+ * sudp proxy. On success *owner_arg is the owner client's ops arg; on
+ * refusal err says why (for the visitor and the log). */
+int relay_secret_authorize(struct relay *r, const char *visitor_user, const char *run_id,
+			   uint64_t counter, const char *proxy_name, const uint8_t proof[32],
+			   bool p2p, void **owner_arg, char *err, size_t errlen);
 
 struct relay_stats {
 	uint64_t proxies;

@@ -57,6 +57,7 @@ struct relay_waiter {
 		       struct bw_crypto_session *s);
 	void (*on_free)(struct relay_waiter *w);  /* told when the waiter goes */
 	void *ctx;
+	uint64_t sid;                        /* visitors: the P2P session it carries, or 0 */
 };
 
 struct relay_pooled {

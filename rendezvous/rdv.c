@@ -30,6 +30,8 @@ static void conn_close(struct rdv_conn *c, const char *why)
 {
 	struct rdv *r = c->rdv;
 
+	if (c->n_pairs)
+		rdv_pairs_drop(c);
 	if (c->logged_in) {
 		log_info("rdv: client %s (run id %s) closed: %s", c->addr, c->run_id,
 			 why ? why : "server shutting down");
@@ -51,7 +53,7 @@ static void conn_close(struct rdv_conn *c, const char *why)
 }
 
 /* Tell the client why it is refused, then close once that is written. */
-static int conn_refuse(struct rdv_conn *c, enum proto_errcode code, const char *text)
+int rdv_conn_refuse(struct rdv_conn *c, enum proto_errcode code, const char *text)
 {
 	struct proto_msg m = { .type = PROTO_MSG_ERROR };
 
@@ -80,13 +82,13 @@ static int on_hello(struct rdv_conn *c, const struct proto_hello *h)
 		log_ratelimited(LOG_WARN, "rdv: login from %s: no common protocol version "
 				"(client %u-%u, server %u-%u)", c->addr, (unsigned)h->ver_min,
 				(unsigned)h->ver_max, PROTO_VERSION_MIN, PROTO_VERSION_MAX);
-		return conn_refuse(c, PROTO_ERRCODE_VERSION, "no common protocol version");
+		return rdv_conn_refuse(c, PROTO_ERRCODE_VERSION, "no common protocol version");
 	}
 	for (size_t i = 0; i < h->suites.n; i++)
 		offered[i] = (uint8_t)h->suites.v[i];
 	if (bw_crypto_suite_pick(offered, h->suites.n, &suite) < 0) {
 		log_ratelimited(LOG_WARN, "rdv: login from %s: no cipher suite in common", c->addr);
-		return conn_refuse(c, PROTO_ERRCODE_VERSION, "no cipher suite in common");
+		return rdv_conn_refuse(c, PROTO_ERRCODE_VERSION, "no cipher suite in common");
 	}
 	c->hs = bw_crypto_hs_new(BW_CRYPTO_RESPONDER, r->psk, prologue,
 				 proto_hello_prologue(h, prologue), &rc);
@@ -99,7 +101,7 @@ static int on_hello(struct rdv_conn *c, const struct proto_hello *h)
 		r->stats.auth_failures++;
 		log_ratelimited(LOG_WARN, "rdv: login from %s: authentication failed: wrong token",
 				c->addr);
-		return conn_refuse(c, PROTO_ERRCODE_AUTH_FAILED, "authentication failed: wrong token");
+		return rdv_conn_refuse(c, PROTO_ERRCODE_AUTH_FAILED, "authentication failed: wrong token");
 	}
 	if (rc == 0) {
 		/* The chosen version rides in msg2, authenticated (PROTOCOL.md). */
@@ -111,7 +113,7 @@ static int on_hello(struct rdv_conn *c, const struct proto_hello *h)
 	if (rc < 0) {
 		log_ratelimited(LOG_WARN, "rdv: login from %s: handshake failed: %s", c->addr,
 				bw_strerror(rc));
-		return conn_refuse(c, PROTO_ERRCODE_MALFORMED, "handshake failed");
+		return rdv_conn_refuse(c, PROTO_ERRCODE_MALFORMED, "handshake failed");
 	}
 	bw_crypto_hs_free(c->hs);
 	c->hs = NULL;
@@ -242,14 +244,14 @@ static int on_new_work_conn(struct rdv_conn *c, const struct proto_new_work_conn
 
 	if (!owner) {
 		log_ratelimited(LOG_WARN, "rdv: work connection from %s: unknown run id", c->addr);
-		return conn_refuse(c, PROTO_ERRCODE_NOT_FOUND, "unknown run id");
+		return rdv_conn_refuse(c, PROTO_ERRCODE_NOT_FOUND, "unknown run id");
 	}
 	len = proto_ticket_input("work", w->run_id, w->counter, NULL, input);
 	if (bw_crypto_replay_check(&owner->work_counters, w->counter) < 0 ||
 	    bw_crypto_mac_verify(owner->work_key, input, len, w->mac) < 0) {
 		log_ratelimited(LOG_WARN, "rdv: work connection from %s for client %s: bad or "
 				"replayed ticket", c->addr, owner->addr);
-		return conn_refuse(c, PROTO_ERRCODE_AUTH_FAILED, "authentication failed");
+		return rdv_conn_refuse(c, PROTO_ERRCODE_AUTH_FAILED, "authentication failed");
 	}
 	bw_crypto_replay_update(&owner->work_counters, w->counter);
 	snprintf(label, sizeof(label), "burrow work %llu", (unsigned long long)w->counter);
@@ -278,14 +280,14 @@ static int on_new_visitor_conn(struct rdv_conn *c, const struct proto_new_visito
 
 	if (!visitor) {
 		log_ratelimited(LOG_WARN, "rdv: visitor connection from %s: unknown run id", c->addr);
-		return conn_refuse(c, PROTO_ERRCODE_NOT_FOUND, "unknown run id");
+		return rdv_conn_refuse(c, PROTO_ERRCODE_NOT_FOUND, "unknown run id");
 	}
 	len = proto_ticket_input("work", v->run_id, v->counter, NULL, input);
 	if (bw_crypto_replay_check(&visitor->work_counters, v->counter) < 0 ||
 	    bw_crypto_mac_verify(visitor->work_key, input, len, v->mac) < 0) {
 		log_ratelimited(LOG_WARN, "rdv: visitor connection from %s for client %s: bad or "
 				"replayed ticket", c->addr, visitor->addr);
-		return conn_refuse(c, PROTO_ERRCODE_AUTH_FAILED, "authentication failed");
+		return rdv_conn_refuse(c, PROTO_ERRCODE_AUTH_FAILED, "authentication failed");
 	}
 	bw_crypto_replay_update(&visitor->work_counters, v->counter);
 	bev = proto_chan_detach(c->chan);
@@ -339,6 +341,12 @@ static int on_msg(struct proto_chan *ch, struct proto_msg *m, void *arg)
 		return on_new_visitor_conn(c, &m->new_visitor_conn);
 	case PROTO_MSG_NAT_REPORT:
 		return on_nat_report(c, &m->nat_report);
+	case PROTO_MSG_P2P_OPEN:
+	case PROTO_MSG_P2P_ANSWER:
+	case PROTO_MSG_P2P_CANDIDATE:
+	case PROTO_MSG_P2P_CLOSE:
+	case PROTO_MSG_P2P_STATUS:
+		return rdv_pair_msg(c, m);
 	case PROTO_MSG_PING:
 		pong.pong.seq = m->ping.seq;
 		if (proto_chan_send(ch, &pong, NULL) < 0) {
@@ -354,7 +362,7 @@ static int on_msg(struct proto_chan *ch, struct proto_msg *m, void *arg)
 	default:
 		log_ratelimited(LOG_WARN, "rdv: %s: %s not supported by this server", c->addr,
 				proto_msg_name(m->type));
-		return conn_refuse(c, PROTO_ERRCODE_UNSUPPORTED, "message not supported");
+		return rdv_conn_refuse(c, PROTO_ERRCODE_UNSUPPORTED, "message not supported");
 	}
 }
 
@@ -369,7 +377,7 @@ static void on_error(struct proto_chan *ch, int rc, const struct proto_err *err,
 		/* A malformed, unexpected or oversized frame: say why, then close. */
 		proto_err_format(err, buf, sizeof(buf));
 		log_ratelimited(LOG_WARN, "rdv: %s: %s", c->addr, buf);
-		conn_refuse(c, rc == BW_E_FRAME_TOO_BIG ? PROTO_ERRCODE_LIMIT :
+		rdv_conn_refuse(c, rc == BW_E_FRAME_TOO_BIG ? PROTO_ERRCODE_LIMIT :
 			    PROTO_ERRCODE_MALFORMED, buf);
 	} else if (rc == BW_E_DECRYPT) {
 		if (!c->logged_in)

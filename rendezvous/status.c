@@ -6,24 +6,16 @@
 
 #include <event2/buffer.h>
 
+#include "common/util.h"
 #include "nat/nat.h"
 #include "relay/relay.h"
 
-/* A JSON string: quotes, backslashes and control bytes escaped. */
+/* A JSON string, escaped (names are bounded well below the buffer). */
 static void json_str(struct evbuffer *b, const char *s)
 {
-	evbuffer_add(b, "\"", 1);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	char esc[1024];
 
-		if (c == '"' || c == '\\')
-			evbuffer_add_printf(b, "\\%c", c);
-		else if (c < 0x20)
-			evbuffer_add_printf(b, "\\u%04x", c);
-		else
-			evbuffer_add(b, &c, 1);
-	}
-	evbuffer_add(b, "\"", 1);
+	evbuffer_add_printf(b, "\"%s\"", bw_json_escape(s, esc, sizeof(esc)));
 }
 
 int rdv_status_json(const struct rdv *r, struct evbuffer *out)
@@ -56,6 +48,40 @@ int rdv_status_json(const struct rdv *r, struct evbuffer *out)
 			evbuffer_add_printf(out, "}");
 		} else {
 			evbuffer_add_printf(out, ",\"nat\":null");
+		}
+		evbuffer_add_printf(out, "}");
+	}
+	evbuffer_add_printf(out, "],\"p2p\":[");
+	first = 1;
+	for (const struct rdv_pair *p = r->pairs; p; p = p->next) {
+		static const char *const paths[] = { "none", "relayed", "probing", "direct" };
+		static const char *const sides[] = { "visitor", "owner" };
+
+		evbuffer_add_printf(out, "%s{\"sid\":\"%016llx\",\"proxy\":", first ? "" : ",",
+				    (unsigned long long)p->sid);
+		first = 0;
+		json_str(out, p->proxy);
+		evbuffer_add_printf(out, ",\"up_ms\":%lld", (long long)(bw_now_ms() - p->opened_ms));
+		for (int i = 0; i < 2; i++) {
+			const struct rdv_pair_view *v = &p->view[i];
+
+			evbuffer_add_printf(out, ",\"%s\":{\"addr\":", sides[i]);
+			json_str(out, p->side[i]->addr);
+			evbuffer_add_printf(out, ",\"nat\":");
+			json_str(out, nat_type_name(p->side[i]->has_nat ?
+						    (enum nat_type)p->side[i]->nat.type :
+						    NAT_TYPE_UNKNOWN));
+			if (v->known) {
+				evbuffer_add_printf(out, ",\"path\":\"%s\",\"remote\":",
+						    paths[v->path & 3]);
+				json_str(out, v->remote);
+				evbuffer_add_printf(out, ",\"rtt_us\":%llu,\"tx_bytes\":%llu,"
+						    "\"rx_bytes\":%llu",
+						    (unsigned long long)v->rtt_us,
+						    (unsigned long long)v->tx_bytes,
+						    (unsigned long long)v->rx_bytes);
+			}
+			evbuffer_add_printf(out, "}");
 		}
 		evbuffer_add_printf(out, "}");
 	}

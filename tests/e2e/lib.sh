@@ -17,7 +17,7 @@ e2e_cleanup() {
   for name in "${!E2E_PID[@]}"; do
     wait "${E2E_PID[$name]}" 2>/dev/null || true
   done
-  rm -rf "$E2E_TMP"
+  if [ -n "${E2E_KEEP:-}" ]; then echo "e2e: kept $E2E_TMP" >&2; else rm -rf "$E2E_TMP"; fi
 }
 trap e2e_cleanup EXIT
 

@@ -36,10 +36,13 @@ while True:
     d, a = s.recvfrom(65535); s.sendto(d, a)' "$udp_svc"
 e2e_wait_log udp_echo 'udp echo ready'
 
+# p2p.disableDirect: sudp takes its session through the relay here (the
+# direct path is p2p_loopback.sh's), so the tap sees the relayed datagrams.
 cat >"$E2E_TMP/owner.toml" <<CONF
 serverAddr = "127.0.0.1"
 serverPort = $tap_port
 auth.token = "tok"
+p2p.disableDirect = true
 [[proxies]]
 name = "secret-tcp"
 type = "stcp"
@@ -57,6 +60,7 @@ cat >"$E2E_TMP/visitor.toml" <<CONF
 serverAddr = "127.0.0.1"
 serverPort = $port
 auth.token = "tok"
+p2p.disableDirect = true
 [[visitors]]
 name = "v-tcp"
 type = "stcp"

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# P2P sessions on loopback: an owner exposes an xtcp and an sudp service; one
+# visitor reaches them over a direct ICE path (host candidates on 127.0.0.1),
+# another with p2p.disableDirect through burrowd's relay. Bytes are compared
+# both ways (0 B, 1 B, 64 KiB, 16 MiB, 8 connections at once), each visitor's
+# log must name the path it took, and burrowd's status must show both pairs.
+# The lab (netns-lab/tests/p2p_matrix.sh) covers real NATs.
+. "$(dirname "$0")/lib.sh"
+tools=$(dirname "$0")/tools
+
+free_udp_port() { python3 -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+udp_port=$(free_udp_port)
+admin_port=$(e2e_free_port)
+cat >"$E2E_TMP/burrowd.toml" <<CONF
+bindAddr = "127.0.0.1"
+bindPort = 0
+bindUDPPort = $udp_port
+auth.token = "tok"
+webServer.addr = "127.0.0.1"
+webServer.port = $admin_port
+CONF
+e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
+e2e_wait_log burrowd 'control listening on'
+port=$(e2e_port burrowd)
+
+e2e_start tcp_echo python3 "$tools/service.py" echo
+e2e_wait_log tcp_echo 'service listening on'
+tcp_svc=$(grep -Eo '[0-9]+$' "$E2E_TMP/tcp_echo.log" | head -n1)
+udp_svc=$(free_udp_port)
+e2e_start udp_echo python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1])))
+print("udp echo ready", flush=True)
+while True:
+    d, a = s.recvfrom(65535); s.sendto(d, a)' "$udp_svc"
+e2e_wait_log udp_echo 'udp echo ready'
+
+cat >"$E2E_TMP/owner.toml" <<CONF
+serverAddr = "127.0.0.1"
+serverPort = $port
+auth.token = "tok"
+p2p.localAddresses = ["127.0.0.1"]
+[[proxies]]
+name = "ssh-home"
+type = "xtcp"
+secretKey = "p2p-secret-value"
+localIP = "127.0.0.1"
+localPort = $tcp_svc
+[[proxies]]
+name = "game"
+type = "sudp"
+secretKey = "p2p-secret-value"
+localIP = "127.0.0.1"
+localPort = $udp_svc
+CONF
+e2e_start owner "$BURROW" -c "$E2E_TMP/owner.toml"
+e2e_wait_log owner 'proxy ssh-home: started'
+e2e_wait_log owner 'proxy game: started'
+
+# visitor NAME EXTRA-KEY: a visitor client with an xtcp and an sudp visitor,
+# listening on V_TCP and V_UDP.
+visitor() {
+  local name=$1 extra=$2 tcp udp
+  tcp=$(e2e_free_port); udp=$(free_udp_port)
+  V_TCP=$tcp V_UDP=$udp
+  cat >"$E2E_TMP/$name.toml" <<CONF
+serverAddr = "127.0.0.1"
+serverPort = $port
+auth.token = "tok"
+p2p.localAddresses = ["127.0.0.1"]
+$extra
+[[visitors]]
+name = "ssh-home"
+type = "xtcp"
+serverName = "ssh-home"
+secretKey = "p2p-secret-value"
+bindAddr = "127.0.0.1"
+bindPort = $tcp
+[[visitors]]
+name = "game"
+type = "sudp"
+serverName = "game"
+secretKey = "p2p-secret-value"
+bindAddr = "127.0.0.1"
+bindPort = $udp
+CONF
+  e2e_start "$name" "$BURROW" -c "$E2E_TMP/$name.toml"
+  e2e_wait_log "$name" 'logged in to'
+}
+
+# transfer PORT SIZE: SIZE random bytes there and back, compared.
+transfer() {
+  head -c "$2" /dev/urandom >"$E2E_TMP/in.$2"
+  timeout 60 socat -t 10 - TCP:127.0.0.1:"$1" <"$E2E_TMP/in.$2" >"$E2E_TMP/out.$2" ||
+    e2e_fail "xtcp transfer of $2 bytes failed"
+  cmp "$E2E_TMP/in.$2" "$E2E_TMP/out.$2" || e2e_fail "xtcp: $2 bytes came back different"
+}
+
+datagrams() {
+  timeout 30 python3 - "$1" <<'PY' || e2e_fail "sudp datagrams lost or changed"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+ok = 0
+for i in range(200):
+    d = b"sudp-%04d-" % i * 40
+    s.sendto(d, ("127.0.0.1", int(sys.argv[1])))
+    try:
+        r, _ = s.recvfrom(65535)
+    except socket.timeout:
+        continue  # the first ones may wait for the path; a few may go
+    if r != d:
+        sys.exit("datagram %d changed" % i)
+    ok += 1
+print("sudp: %d of 200 echoed" % ok)
+sys.exit(0 if ok >= 190 else 1)
+PY
+}
+
+check_visitor() { # NAME PATH-REGEX
+  visitor "$1" "$3"
+  local tcp=$V_TCP udp=$V_UDP
+  for size in 0 1 65536 16777216; do transfer "$tcp" "$size"; done
+  # 8 connections at once over the one session.
+  head -c 1048576 /dev/urandom >"$E2E_TMP/par.in"
+  local pids=()
+  for i in 1 2 3 4 5 6 7 8; do
+    timeout 60 socat -t 10 - TCP:127.0.0.1:"$tcp" <"$E2E_TMP/par.in" >"$E2E_TMP/par.$i" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  for i in 1 2 3 4 5 6 7 8; do
+    cmp "$E2E_TMP/par.in" "$E2E_TMP/par.$i" || e2e_fail "parallel connection $i differs"
+  done
+  datagrams "$udp"
+  e2e_wait_log "$1" "visitor ssh-home: $2"
+  e2e_wait_log "$1" "visitor game: $2"
+}
+
+check_visitor direct 'direct 127\.0\.0\.1:[0-9]+ from 127\.0\.0\.1:[0-9]+ \(host<->host' ''
+check_visitor relayed 'relayed via burrowd \(p2p\.disableDirect is set\)' 'p2p.disableDirect = true'
+e2e_wait_log owner 'path .* -> direct \(the visitor sent direct\)'
+e2e_wait_log owner 'path .* -> relayed \(the visitor sent through burrowd\)'
+
+# burrowd saw both pairs; each side reported its path.
+"$BURROWD" status -c "$E2E_TMP/burrowd.toml" >"$E2E_TMP/status.json" ||
+  e2e_fail "burrowd status failed"
+python3 - "$E2E_TMP/status.json" <<'PY' || e2e_fail "burrowd status does not show the P2P pairs"
+import json, sys
+st = json.load(open(sys.argv[1]))
+paths = sorted(p["visitor"].get("path", "?") for p in st["p2p"])
+print("p2p pairs:", paths)
+assert "direct" in paths and "relayed" in paths, paths
+PY
+
+e2e_stop direct
+e2e_stop relayed
+e2e_wait_log owner 'session [0-9a-f]+ closed'
+e2e_stop owner
+e2e_stop burrowd
+echo "p2p_loopback: ok"
