@@ -61,14 +61,16 @@ e2e_wait_log owner 'proxy game: started'
 # visitor NAME EXTRA-KEY: a visitor client with an xtcp and an sudp visitor,
 # listening on V_TCP and V_UDP.
 visitor() {
-  local name=$1 extra=$2 tcp udp
-  tcp=$(e2e_free_port); udp=$(free_udp_port)
+  local name=$1 extra=$2 tcp udp web
+  tcp=$(e2e_free_port); udp=$(free_udp_port); web=$(e2e_free_port)
   V_TCP=$tcp V_UDP=$udp
   cat >"$E2E_TMP/$name.toml" <<CONF
 serverAddr = "127.0.0.1"
 serverPort = $port
 auth.token = "tok"
 p2p.localAddresses = ["127.0.0.1"]
+webServer.addr = "127.0.0.1"
+webServer.port = $web
 $extra
 [[visitors]]
 name = "ssh-home"
@@ -135,6 +137,25 @@ check_visitor() { # NAME PATH-REGEX
   datagrams "$udp"
   e2e_wait_log "$1" "visitor ssh-home: $2"
   e2e_wait_log "$1" "visitor game: $2"
+  # burrow status: both visitors on the expected path, with their bytes.
+  "$BURROW" status -c "$E2E_TMP/$1.toml" >"$E2E_TMP/$1.status" || e2e_fail "burrow status failed"
+  grep -Eq "^visitor +ssh-home +xtcp +$1 " "$E2E_TMP/$1.status" ||
+    e2e_fail "burrow status does not show ssh-home $1: $(cat "$E2E_TMP/$1.status")"
+  "$BURROW" status -c "$E2E_TMP/$1.toml" --json >"$E2E_TMP/$1.json" ||
+    e2e_fail "burrow status --json failed"
+  python3 - "$E2E_TMP/$1.json" "$1" <<'PY' || e2e_fail "burrow status --json: $(cat "$E2E_TMP/$1.json")"
+import json, sys
+st = json.load(open(sys.argv[1]))
+rows = {(e["kind"], e["name"]): e for e in st["entries"]}
+for name in ("ssh-home", "game"):
+    e = rows[("visitor", name)]
+    assert e["state"] == sys.argv[2], e
+    assert e["remote"], e
+    assert e["up_ms"] >= 0, e
+ssh = rows[("visitor", "ssh-home")]
+assert ssh["tx_bytes"] >= 16 * 2**20 and ssh["rx_bytes"] >= 16 * 2**20, ssh
+assert ssh["rtt_us"] > 0, ssh
+PY
 }
 
 check_visitor direct 'direct 127\.0\.0\.1:[0-9]+ from 127\.0\.0\.1:[0-9]+ \(host<->host' ''
