@@ -77,8 +77,9 @@ static void prune_rotated(void)
 		char full[4096];
 
 		if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] != '.' ||
-		    strlen(de->d_name + blen + 1) != 8)
-			continue;
+		    strlen(de->d_name + blen + 1) != 8 ||
+		    strspn(de->d_name + blen + 1, "0123456789") != 8)
+			continue; /* only <file>.YYYYMMDD is ours to delete */
 		snprintf(full, sizeof(full), "%s/%s", slash ? (dir[0] ? dir : "") : ".", de->d_name);
 		if (stat(full, &st) == 0 && st.st_mtime < cutoff)
 			unlink(full);

@@ -12,7 +12,7 @@ packages=(
   libngtcp2-dev libusrsctp-dev
   libhttp-parser-dev
   # end-to-end tests and demo
-  socat curl netcat-openbsd procps psmisc python3 valgrind
+  socat curl netcat-openbsd procps psmisc python3 valgrind faketime
   # lab (netns-lab/): namespaces, NAT, fault injection, independent probes
   iproute2 nftables conntrack iptables libnetfilter-queue-dev stun-client stun-server
   # benchmarks (bench/)
