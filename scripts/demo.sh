@@ -6,7 +6,8 @@
 #   - a local web app is reached through a tcp proxy on burrowd, and as an
 #     http virtual host routed by its Host header;
 #   - a second burrow visits the same app as a secret (stcp) service,
-#     encrypted end to end;
+#     encrypted end to end, and peer to peer (xtcp) over a direct ICE path;
+#   - `burrow status` shows the visitors and the path each one took;
 # then stops everything it started.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,9 +38,14 @@ wait_for() { # file regex
 
 # The examples use fixed ports (7000, 6000, 8080, 9000); the demo moves them
 # to free ones so that it never clashes with something already running.
+free_udp_port() {
+  python3 -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
 ctl=$(free_port); pub=$(free_port); app=$(free_port); vis=$(free_port); vhost=$(free_port)
+p2p=$(free_port); stun=$(free_udp_port); web=$(free_port)
 for f in burrowd burrow visitor; do
   sed -e "s/= 7000/= $ctl/; s/= 8080/= $app/; s/= 9000/= $vis/; s/= 8000/= $vhost/" \
+      -e "s/= 9001/= $p2p/; s/= 7001/= $stun/; s/= 7400/= $web/" \
       -e "s/remotePort = 6000/remotePort = $pub/" \
       -e "s/start = 6000, end = 6100/start = $pub, end = $pub/" \
       "examples/$f.toml" >"$work/$f.toml"
@@ -60,6 +66,7 @@ pids+=($!)
 wait_for "$work/burrow.log" "proxy web: started"
 wait_for "$work/burrow.log" "proxy web-secret: started"
 wait_for "$work/burrow.log" "proxy web-http: started"
+wait_for "$work/burrow.log" "proxy web-p2p: started"
 echo "== burrow -c visitor.toml"
 "$bin/burrow" -c "$work/visitor.toml" >"$work/visitor.log" 2>&1 &
 pids+=($!)
@@ -73,6 +80,11 @@ echo "\$ curl -H 'Host: web.example.com' http://127.0.0.1:$vhost/   # the http v
 curl -sS --max-time 5 -H 'Host: web.example.com' "http://127.0.0.1:$vhost/"
 echo "\$ curl http://127.0.0.1:$vis/      # the stcp visitor, end to end encrypted"
 curl -sS --max-time 5 "http://127.0.0.1:$vis/"
+echo "\$ curl http://127.0.0.1:$p2p/      # the xtcp visitor, peer to peer"
+curl -sS --max-time 5 "http://127.0.0.1:$p2p/"
+wait_for "$work/visitor.log" "visitor web-p2p: direct"
+echo "\$ burrow status -c visitor.toml"
+"$bin/burrow" status -c "$work/visitor.toml"
 echo
 echo "== what the programs logged"
 for f in burrowd burrow visitor; do
