@@ -21,8 +21,12 @@
  * receive loop is what libnice copes with least well.
  *
  * libnice settings and why: RFC 5245 compatibility (RFC 8445 wire format),
- * regular nomination (nice_agent_new's default is aggressive, which RFC 8445
- * removed), trickle (failure waits for peer_ice_remote_done), ICE-TCP and
+ * aggressive nomination: RFC 8445 deprecates it, but both ends are libnice,
+ * and libnice's regular nomination waits until every pair has succeeded or
+ * failed (or two succeeded): behind NATs the unreachable host pairs take
+ * their 3 retransmissions, so selection came after 2.06 s in the lab
+ * instead of 45 ms (libnice may later move to a better pair: `selected` runs
+ * again). Trickle (failure waits for peer_ice_remote_done), ICE-TCP and
  * UPnP off (Debian builds libnice with gupnp-igd and turns UPnP on by
  * default), keepalive-conncheck on: a Binding request on the selected pair
  * every 4-6 s (fixed in 0.1.21, no interval property), and the component
@@ -77,7 +81,7 @@ struct peer_ice {
 	unsigned check_timeout_ms, keepalive_s;
 
 	enum ice_state state;
-	bool gathering, remote_done, sockbuf_done, dead, pending;
+	bool gathering, started, remote_done, sockbuf_done, dead, pending;
 	NiceCandidate *held[PEER_ICE_REMOTE_MAX];   /* until peer_ice_start */
 	unsigned n_held, n_remote, n_local;
 	int64_t start_ms, last_send_ms;
@@ -87,6 +91,15 @@ struct peer_ice {
 	unsigned n_evs;
 	uint64_t sent, recv, dropped, keepalives;
 };
+
+/* The one writer of ice->state: new -> checking -> selected, and failed
+ * from anywhere, for good. */
+static void state_set(struct peer_ice *ice, enum ice_state next)
+{
+	if (ice->state == ICE_FAILED)
+		return;
+	ice->state = next;
+}
 
 static void push_ev(struct peer_ice *ice, struct ice_ev *ev)
 {
@@ -252,7 +265,7 @@ static void fail(struct peer_ice *ice, int rc, const char *why)
 {
 	if (ice->state == ICE_FAILED)
 		return;
-	ice->state = ICE_FAILED;
+	state_set(ice, ICE_FAILED);
 	event_del(ice->timeout);
 	event_del(ice->keepalive);
 	ice->cbs.failed(ice->arg, rc, why);
@@ -297,7 +310,7 @@ static void handle_ev(struct peer_ice *ice, struct ice_ev *ev)
 	case EV_SELECTED:
 		if (ice->state == ICE_FAILED)
 			break;
-		ice->state = ICE_SELECTED;
+		state_set(ice, ICE_SELECTED);
 		event_del(ice->timeout);
 		if (!ice->sockbuf_done) {
 			ice->sockbuf_done = true;
@@ -351,7 +364,6 @@ static void free_evs(struct peer_ice *ice)
 void ice_deferred(struct peer_ice_glib *g)
 {
 	struct peer_ice *ice;
-	bool reaped = false;
 
 	while ((ice = g->pending)) {
 		g->pending = ice->pend_next;
@@ -362,6 +374,8 @@ void ice_deferred(struct peer_ice_glib *g)
 	}
 	/* Nothing can refer to a dead agent once the pending list is empty:
 	 * its handlers are disconnected before the NiceAgent goes. */
+	if (g->graveyard)
+		ice_glib_kick(g, true);   /* before the sockets close */
 	while ((ice = g->graveyard)) {
 		g->graveyard = ice->next;
 		nice_agent_attach_recv(ice->agent, ice->stream, 1, g->ctx, NULL, NULL);
@@ -370,10 +384,7 @@ void ice_deferred(struct peer_ice_glib *g)
 		g_object_unref(ice->agent);
 		free_evs(ice);
 		free(ice);
-		reaped = true;
 	}
-	if (reaped)
-		ice_glib_kick(g, true);
 }
 
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
@@ -473,12 +484,16 @@ static int make_agent(struct peer_ice *ice, const struct peer_ice_conf *conf)
 		"main-context", ice->g->ctx,
 		"reliable", FALSE,
 		"full-mode", TRUE,
-		"nomination-mode", NICE_NOMINATION_MODE_REGULAR,
+		"nomination-mode", NICE_NOMINATION_MODE_AGGRESSIVE,
 		"ice-trickle", TRUE,
 		"ice-udp", TRUE,
 		"ice-tcp", FALSE,
 		"upnp", FALSE,
 		"keepalive-conncheck", TRUE,
+		/* A check that a symmetric NAT's fresh port sends before the
+		 * other side opened its filter is lost; libnice's 500 ms first
+		 * retransmission then is most of the time to direct. */
+		"stun-initial-timeout", 250,
 		"controlling-mode", conf->controlling ? TRUE : FALSE,
 		NULL);
 	if (!ice->agent)
@@ -639,18 +654,24 @@ int peer_ice_start(struct peer_ice *ice, const char *remote_ufrag, const char *r
 		return BW_E_INVAL;
 	if (ice->state == ICE_FAILED)
 		return BW_E_CLOSED;
-	if (ice->state != ICE_NEW)
+	if (ice->started)
 		return BW_E_INVAL;
 	rc = peer_ice_gather(ice);
 	if (rc)
 		return rc;
 	if (!nice_agent_set_remote_credentials(ice->agent, ice->stream, remote_ufrag, remote_pwd))
 		return BW_E_ICE_FAILED;
-	ice->state = ICE_CHECKING;
+	ice->started = true;
 	ice->start_ms = bw_now_ms();
-	tv.tv_sec = ice->check_timeout_ms / 1000;
-	tv.tv_usec = (suseconds_t)(ice->check_timeout_ms % 1000) * 1000;
-	event_add(ice->timeout, &tv);
+	/* Robust to a selection before this call (libnice answers the peer's
+	 * checks with our own password); in practice the controlled side waits
+	 * for these credentials for its triggered check. */
+	if (ice->state == ICE_NEW) {
+		state_set(ice, ICE_CHECKING);
+		tv.tv_sec = ice->check_timeout_ms / 1000;
+		tv.tv_usec = (suseconds_t)(ice->check_timeout_ms % 1000) * 1000;
+		event_add(ice->timeout, &tv);
+	}
 	if (ice->n_held) {
 		rc = add_remote_now(ice, ice->held, ice->n_held);
 		for (unsigned i = 0; i < ice->n_held; i++)
@@ -699,7 +720,7 @@ int peer_ice_add_remote(struct peer_ice *ice, const char *line)
 	if (c.has_raddr)
 		nice_address_set_from_sockaddr(&nc->base_addr, (struct sockaddr *)&c.raddr);
 	ice->n_remote++;
-	if (ice->state == ICE_NEW) {
+	if (!ice->started) {
 		/* Without the peer's password libnice would check with an empty
 		 * one and fail the pair: hold it until peer_ice_start. */
 		ice->held[ice->n_held++] = nc;
@@ -719,7 +740,7 @@ int peer_ice_remote_done(struct peer_ice *ice)
 	if (ice->remote_done)
 		return 0;
 	ice->remote_done = true;
-	if (ice->state != ICE_NEW) {
+	if (ice->started) {
 		nice_agent_peer_candidate_gathering_done(ice->agent, ice->stream);
 		ice_glib_kick(ice->g, false);
 	}

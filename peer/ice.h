@@ -2,8 +2,8 @@
  * ICE (RFC 8445) for the direct UDP path between two peers: libnice 0.1.21
  * behind a libevent API. One struct peer_ice is one agent with one stream of
  * one component: a datagram path. All agents of a process share one struct
- * peer_ice_glib, a thread running libnice's GLib main context
- * (docs/decisions/ice-glib.md says why and who owns what).
+ * peer_ice_glib: libnice's GLib main context, folded into the libevent loop,
+ * so everything runs on one thread (docs/decisions/ice-glib.md says why).
  *
  * Every function is called on the thread that runs the event_base given to
  * peer_ice_glib_new; every callback runs on that thread from the event loop,
@@ -29,8 +29,9 @@ struct event_base;
 struct peer_ice;
 struct peer_ice_glib;
 
-/* The GLib thread and its context, for every agent of the process; owned by
- * struct peer. Free it after every agent, never from a callback. */
+/* libnice's GLib main context, iterated by this event_base, for every agent
+ * of the process; owned by struct peer. Free it after every agent (it
+ * destroys what peer_ice_free left for later), never from a callback. */
 struct peer_ice_glib *peer_ice_glib_new(struct event_base *base, int *rc);
 void peer_ice_glib_free(struct peer_ice_glib *g);
 
@@ -70,7 +71,7 @@ struct peer_ice_conf {
 struct peer_ice_pair {
 	struct sockaddr_storage local, remote;
 	enum peer_ice_type local_type, remote_type;
-	int64_t elapsed_ms;            /* from peer_ice_start */
+	int64_t elapsed_ms;            /* from peer_ice_start (0 if selected before) */
 	unsigned n_local, n_remote;    /* candidates gathered / added so far */
 };
 
@@ -91,8 +92,8 @@ struct peer_ice_cbs {
 	void (*recv)(void *arg, const uint8_t *pkt, size_t len);
 };
 
-/* A new agent (not gathering yet). Callbacks may free this agent (and only
- * this one) with peer_ice_free. */
+/* A new agent (not gathering yet). Callbacks may free any agent, their own
+ * included, with peer_ice_free; never the peer_ice_glib. */
 struct peer_ice *peer_ice_new(struct peer_ice_glib *g, const struct peer_ice_conf *conf,
 			      const struct peer_ice_cbs *cbs, void *arg, int *rc);
 
@@ -127,13 +128,14 @@ int peer_ice_sendv(struct peer_ice *ice, const struct iovec *pkts, size_t n);
 
 struct peer_ice_stats {
 	uint64_t sent, recv;           /* datagrams */
-	uint64_t recv_dropped;         /* queue to the event loop full, or too big */
+	uint64_t recv_dropped;         /* larger than PEER_ICE_DGRAM_MAX */
 	uint64_t keepalives;           /* our extra keepalives (conf.keepalive_s) */
 };
 void peer_ice_stats(const struct peer_ice *ice, struct peer_ice_stats *st);
 
-/* Free the agent. No callback for it runs after this returns, even if the
- * GLib thread had queued events. NULL is a no-op. */
+/* Free the agent; allowed from its own callbacks. No callback for it runs
+ * after this returns, even for events libnice had already queued; the
+ * NiceAgent itself goes from a deferred event. NULL is a no-op. */
 void peer_ice_free(struct peer_ice *ice);
 
 #endif

@@ -50,12 +50,6 @@ static void arm(struct peer_ice_glib *g, gint timeout_ms)
 	event_add(g->run, &tv);
 }
 
-void ice_glib_kick(struct peer_ice_glib *g, bool rebuild)
-{
-	if (rebuild)
-		g->rebuild = true;
-	arm(g, 0);
-}
 
 static void on_fd(evutil_socket_t fd, short what, void *arg)
 {
@@ -74,6 +68,17 @@ static void unwatch(struct peer_ice_glib *g)
 	free(g->watch);
 	g->watch = NULL;
 	g->n_watch = 0;
+}
+
+void ice_glib_kick(struct peer_ice_glib *g, bool rebuild)
+{
+	/* Drop the watchers now, before a closed descriptor's number can come
+	 * back to someone else's socket; the next iteration makes new ones. */
+	if (rebuild) {
+		unwatch(g);
+		g->rebuild = true;
+	}
+	arm(g, 0);
 }
 
 static void watch_sync(struct peer_ice_glib *g)

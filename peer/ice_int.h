@@ -36,8 +36,10 @@ struct peer_ice_glib {
 
 /* Run a GLib iteration soon: after any libnice call that may have added a
  * source or changed a timeout (libnice attaches them from our thread, so
- * GLib has no reason to wake anyone). rebuild: sockets were created or
- * closed, re-register every descriptor (a closed one may have been reused). */
+ * GLib has no reason to wake anyone). rebuild: sockets are about to close
+ * or were created; every descriptor is dropped now and watched again from
+ * the next iteration (a closed one's number may come back as another
+ * socket). */
 void ice_glib_kick(struct peer_ice_glib *g, bool rebuild);
 
 /* ice.c: runs from g->later (event_active), never inside an API call or a

@@ -23,6 +23,7 @@ static void on_probe_done(const struct nat_result *r, void *arg)
 	char buf[256];
 
 	nat_report_from_result(r, &rep);
+	p->nat_type = rep.type; /* the P2P planner's view of our side */
 	nat_report_format(&rep, buf, sizeof(buf));
 	if (r->udp == NAT_UDP_OK)
 		log_info("burrow: NAT %s", buf);

@@ -66,6 +66,7 @@ struct peer {
 
 	struct peer_udp *udps;             /* udp.c */
 	struct nat_probe *nat;             /* nat.c: running after login */
+	uint8_t nat_type;                  /* enum nat_type from the last probe */
 
 	/* visitors (visitor.c) */
 	struct peer_visitor *visitors;

@@ -107,8 +107,21 @@ static void dgram_send(struct peer_session *s, uint8_t kind, const uint8_t *hdr,
 	if (bw_crypto_dgram_seal(s->cs, pt, 1 + hlen + len, ct + 2, sizeof(ct) - 2, &n) < 0)
 		return;
 	if (s->path == PEER_PATH_DIRECT && s->ice) {
-		if (peer_ice_send(s->ice, ct + 2, n) == 0)
+		int rc = peer_ice_send(s->ice, ct + 2, n);
+
+		if (rc == 0) {
 			s->pkts_direct++;
+		} else if (rc == BW_E_AGAIN && s->n_held < SESSION_HELD_MAX) {
+			/* Our agent has not selected yet: keep it for on_ice_selected
+			 * rather than make the transport wait out a retransmission. */
+			struct session_held *h = malloc(sizeof(*h) + n);
+
+			if (h) {
+				h->len = n;
+				memcpy(h->data, ct + 2, n);
+				s->held[s->n_held++] = h;
+			}
+		}
 	} else if (s->relay) {
 		/* The relayed path is a byte stream: a 16-bit length per datagram. */
 		ct[0] = (uint8_t)(n >> 8);
@@ -197,6 +210,8 @@ static void session_free_now(struct peer_session *s)
 	session_udp_fini(s);
 	for (unsigned i = 0; i < s->n_early; i++)
 		free(s->early[i]);
+	for (unsigned i = 0; i < s->n_held; i++)
+		free(s->held[i]);
 	if (s->prev)
 		s->prev->next = s->next;
 	else if (p->sessions == s)
@@ -477,6 +492,19 @@ static void on_fallback_timer(evutil_socket_t fd, short what, void *arg)
 
 	if (s->path == PEER_PATH_DIRECT || s->closing)
 		return;
+	if (!s->cs) {
+		/* No answer from the owner yet: no keys, so no path can carry
+		 * anything. Wait for it a while longer, then give up. */
+		struct timeval tv = { 1, 0 };
+
+		if (bw_now_ms() - s->opened_ms >= SESSION_ANSWER_TIMEOUT_MS) {
+			session_close(s, BW_E_TIMEOUT, "no answer from the owner (is it logged in?)",
+				      true);
+			return;
+		}
+		evtimer_add(s->fallback_timer, &tv);
+		return;
+	}
 	snprintf(why, sizeof(why), "no direct pair after %d.%d s; peer NAT %s", s->fallback_ms / 1000,
 		 s->fallback_ms % 1000 / 100, nat_type_name((enum nat_type)s->peer_nat));
 	session_relay_dial(s, why);
@@ -531,6 +559,8 @@ static void on_ice_gathering_done(void *arg)
 	on_ice_candidate(arg, "");
 }
 
+static void session_held_flush(struct peer_session *s);
+
 static void on_ice_selected(void *arg, const struct peer_ice_pair *pair)
 {
 	struct peer_session *s = arg;
@@ -544,10 +574,22 @@ static void on_ice_selected(void *arg, const struct peer_ice_pair *pair)
 		 pair->n_local, pair->n_remote, (long long)(bw_now_ms() - s->opened_ms));
 	log_info("burrow: %s: direct %s from %s (%s)", s->label, s->direct_remote, local, why);
 	s->direct_ready = true;
+	session_held_flush(s);
 	if (s->initiator) {
 		session_path_set(s, PEER_PATH_DIRECT, why);
 		session_transport_start(s);
 	}
+}
+
+/* Send (or drop, if the pair went away) what waited for the selection. */
+static void session_held_flush(struct peer_session *s)
+{
+	for (unsigned i = 0; i < s->n_held; i++) {
+		if (s->ice && peer_ice_send(s->ice, s->held[i]->data, s->held[i]->len) == 0)
+			s->pkts_direct++;
+		free(s->held[i]);
+	}
+	s->n_held = 0;
 }
 
 static void on_ice_failed(void *arg, int rc, const char *why)
@@ -842,6 +884,22 @@ static struct peer_session *session_by_sid(struct peer *p, uint64_t sid)
 	return NULL;
 }
 
+/*
+ * Hole punching without port prediction cannot work when a symmetric NAT
+ * (a new mapping per destination) faces one that filters by port
+ * (port-restricted or symmetric), or when UDP is blocked (docs/NAT.md, "P2P
+ * matrix"). Unknown types are never hopeless: try.
+ */
+static bool session_punch_hopeless(uint8_t a, uint8_t b)
+{
+	bool a_sym = a == NAT_TYPE_SYMMETRIC, b_sym = b == NAT_TYPE_SYMMETRIC;
+	bool a_port = a_sym || a == NAT_TYPE_PORT_RESTRICTED;
+	bool b_port = b_sym || b == NAT_TYPE_PORT_RESTRICTED;
+
+	return a == NAT_TYPE_UDP_BLOCKED || b == NAT_TYPE_UDP_BLOCKED || (a_sym && b_port) ||
+	       (b_sym && a_port);
+}
+
 /* Visitor: the owner's answer. */
 static int on_answer(struct peer *p, const struct proto_p2p_answer *a)
 {
@@ -878,6 +936,15 @@ static int on_answer(struct peer *p, const struct proto_p2p_answer *a)
 		 bw_crypto_suite_name(bw_crypto_session_suite(s->cs)));
 	if (s->ice && a->ufrag[0]) {
 		peer_ice_start(s->ice, a->ufrag, a->pwd);
+		if (session_punch_hopeless(p->nat_type, s->peer_nat)) {
+			/* Waiting out the timeout would only delay the first byte: go
+			 * through the relay now, and let ICE upgrade the session to
+			 * direct if it finds a pair after all. */
+			snprintf(why, sizeof(why), "own NAT %s, peer NAT %s: no direct path expected",
+				 nat_type_name((enum nat_type)p->nat_type),
+				 nat_type_name((enum nat_type)s->peer_nat));
+			session_relay_dial(s, why);
+		}
 	} else {
 		session_relay_dial(s, s->ice ? "the owner tries no direct path" :
 				   p->conf->p2p_disable_direct ? "p2p.disableDirect is set" :

@@ -17,17 +17,27 @@
 #define SESSION_DGRAM_MAX 1500                   /* one plaintext datagram */
 #define SESSION_RELAY_QUEUE_MAX (1u << 20)       /* relayed path's send queue */
 #define SESSION_FALLBACK_MS 2000                 /* no direct pair by then: relay */
+#define SESSION_ANSWER_TIMEOUT_MS 10000          /* no P2P_ANSWER by then: give up */
 #define SESSION_KEEPALIVE_S 15                   /* ICE keepalives: NAT timeouts */
 #define SESSION_ICE_TIMEOUT_MS 10000             /* ICE gives up (the relay took over) */
 #define SESSION_IDLE_TIMEOUT_S 30                /* nothing from the peer: dead */
 #define SESSION_STATUS_S 30                      /* P2P_STATUS to burrowd */
 #define SESSION_STREAM_HIGH_WM (256u << 10)      /* local socket output queue */
 #define SESSION_EARLY_MAX 64                     /* sudp datagrams before the path */
+#define SESSION_HELD_MAX 64                      /* sealed datagrams held for ICE */
 
 enum { SESSION_TP = 1, SESSION_DGRAM = 2 };
 
 struct session_stream;
 struct session_udp;
+
+/* A sealed datagram waiting for this side's ICE agent to select its pair:
+ * the owner learns the path from the visitor's first packet, which can come
+ * a moment before its own agent selects. */
+struct session_held {
+	size_t len;
+	uint8_t data[];
+};
 
 struct session_early {
 	char from[PROTO_ADDR_MAX + 1];
@@ -80,6 +90,8 @@ struct peer_session {
 	struct event *udp_sweep;
 	struct session_early *early[SESSION_EARLY_MAX];
 	unsigned n_early;
+	struct session_held *held[SESSION_HELD_MAX];
+	unsigned n_held;
 
 	uint64_t tx_bytes, rx_bytes, dropped, pkts_direct, pkts_direct_in;
 	struct event *status_timer;
