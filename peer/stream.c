@@ -65,8 +65,12 @@ static void stream_free(struct session_stream *st)
 	log_info("burrow: %s: connection %s closed: %llu bytes out, %llu in, %lld ms, %s",
 		 s->label, st->who, (unsigned long long)st->up, (unsigned long long)st->down,
 		 (long long)(bw_now_ms() - st->started_ms), st->reason[0] ? st->reason : "done");
-	if (st->has_id && !st->gone && s->tp)
-		s->tpo->stream_reset(s->tp, st->id); /* stream_closed finds no stream */
+	if (st->has_id && !st->gone && s->tp) {
+		/* The engine may call stream_closed from inside the reset: mark
+		 * the stream gone first, so that it is not found and freed twice. */
+		st->gone = true;
+		s->tpo->stream_reset(s->tp, st->id);
+	}
 	if (st->local)
 		bufferevent_free(st->local);
 	if (st->prev)

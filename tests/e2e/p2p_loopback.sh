@@ -36,6 +36,20 @@ while True:
     d, a = s.recvfrom(65535); s.sendto(d, a)' "$udp_svc"
 e2e_wait_log udp_echo 'udp echo ready'
 
+# A service that resets every connection (SO_LINGER 0) after its first bytes:
+# the owner must end that stream alone and keep serving the others.
+e2e_start rst_svc python3 -c '
+import socket, struct
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print("rst service on", s.getsockname()[1], flush=True)
+while True:
+    c, _ = s.accept()
+    c.recv(1)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()'
+e2e_wait_log rst_svc 'rst service on'
+rst_svc=$(grep -Eo '[0-9]+$' "$E2E_TMP/rst_svc.log" | head -n1)
+
 cat >"$E2E_TMP/owner.toml" <<CONF
 serverAddr = "127.0.0.1"
 serverPort = $port
@@ -47,6 +61,12 @@ type = "xtcp"
 secretKey = "p2p-secret-value"
 localIP = "127.0.0.1"
 localPort = $tcp_svc
+[[proxies]]
+name = "resetter"
+type = "xtcp"
+secretKey = "p2p-secret-value"
+localIP = "127.0.0.1"
+localPort = $rst_svc
 [[proxies]]
 name = "game"
 type = "sudp"
@@ -63,7 +83,7 @@ e2e_wait_log owner 'proxy game: started'
 visitor() {
   local name=$1 extra=$2 tcp udp web
   tcp=$(e2e_free_port); udp=$(free_udp_port); web=$(e2e_free_port)
-  V_TCP=$tcp V_UDP=$udp
+  V_TCP=$tcp V_UDP=$udp V_RST=$(e2e_free_port)
   cat >"$E2E_TMP/$name.toml" <<CONF
 serverAddr = "127.0.0.1"
 serverPort = $port
@@ -79,6 +99,13 @@ serverName = "ssh-home"
 secretKey = "p2p-secret-value"
 bindAddr = "127.0.0.1"
 bindPort = $tcp
+[[visitors]]
+name = "resetter"
+type = "xtcp"
+serverName = "resetter"
+secretKey = "p2p-secret-value"
+bindAddr = "127.0.0.1"
+bindPort = $V_RST
 [[visitors]]
 name = "game"
 type = "sudp"
@@ -134,6 +161,11 @@ check_visitor() { # NAME PATH-REGEX
   for i in 1 2 3 4 5 6 7 8; do
     cmp "$E2E_TMP/par.in" "$E2E_TMP/par.$i" || e2e_fail "parallel connection $i differs"
   done
+  # A local service that resets: that connection ends, the rest go on.
+  for i in 1 2 3; do
+    head -c 200000 /dev/urandom | timeout 20 socat -t 2 - TCP:127.0.0.1:"$V_RST" >/dev/null 2>&1 || true
+  done
+  transfer "$tcp" 65536
   datagrams "$udp"
   e2e_wait_log "$1" "visitor ssh-home: $2"
   e2e_wait_log "$1" "visitor game: $2"
