@@ -16,7 +16,7 @@ packages=(
   # lab (netns-lab/): namespaces, NAT, fault injection, independent probes
   iproute2 nftables conntrack iptables libnetfilter-queue-dev stun-client stun-server
   # benchmarks (bench/)
-  iperf3 nginx-light libnginx-mod-stream wrk
+  iperf3 nginx-light libnginx-mod-stream wrk iputils-ping
 )
 
 missing=()
