@@ -7,10 +7,19 @@
 #   iperf3 -c ──> direct ─────────────────────────────────> iperf3 -s
 #             ──> socat (fork per connection) ────────────> iperf3 -s
 #             ──> nginx stream (1 worker) ────────────────> iperf3 -s
+#             ──> nginx2 stream ──> nginx stream ─────────> iperf3 -s
 #             ──> burrowd proxy port ──work conn──> burrow ──> iperf3 -s
-#   bench_rtt ping/connect/hold ──> the same four paths ──> bench_rtt serve
-#   bench_rtt ping split ──> the same four paths ──> bench_rtt serve 0 64
-#   wrk ──> nginx proxy_pass | burrowd vhostHTTPPort ──> nginx backend
+#   bench_rtt ping/connect/hold ──> the same five paths ──> bench_rtt serve
+#   bench_rtt ping split ──> the same five paths ──> bench_rtt serve 0 64
+#   wrk ──> nginx proxy_pass ─────────────────────────────> nginx backend
+#       ──> nginx2 proxy_pass ──> nginx stream ───────────> nginx backend
+#       ──> burrowd vhostHTTPPort ──work conn──> burrow ──> nginx backend
+#
+# A relayed byte crosses two forwarding processes (burrowd, then burrow);
+# through nginx's stream proxy it crosses one. "nginx2" chains two nginx
+# processes, each with one worker, the same two-hop topology as the relay:
+# the targets of issue 4 are against one nginx, and the report also gives
+# the ratio to the two chained ones.
 #
 # Everything listens on 127.0.0.1 with ports from the OS; every process is
 # stopped by PID on exit. Usage:
@@ -192,7 +201,7 @@ busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 
 # Our own CPU (daemons plus reaped children like iperf3 -c) against the whole
 # machine's, to tell how busy the two cores were with other jobs in a phase.
-ours() { cpu_s $$ "${PID[@]}" $NGINX_WORKER; }
+ours() { cpu_s $$ "${PID[@]}" $NGINX_WORKER $NGINX2_WORKER; }
 phase_begin() { busy0=$(busy_ticks); ours0=$(ours); t0=$(date +%s.%N); }
 phase_end() { # phase_end NAME: records other_load_NAME in meta
   local other
@@ -218,7 +227,8 @@ echo
 
 # ---- services ---------------------------------------------------------------------
 read -r P_IPERF P_SOCAT_IPERF P_SOCAT_RTT P_SOCAT_MSG P_NGINX_IPERF P_NGINX_RTT P_NGINX_MSG \
-  P_NGINX_HTTP P_BACKEND P_VHOST <<<"$(free_ports 10)"
+  P_NGINX_HTTP P_BACKEND P_VHOST P_NGINX2_IPERF P_NGINX2_RTT P_NGINX2_MSG P_NGINX2_HTTP \
+  P_NGINX_BSTREAM <<<"$(free_ports 15)"
 
 start iperf3s iperf3 -s -B 127.0.0.1 -p "$P_IPERF" --forceflush
 start serve "$RTT" serve 0
@@ -248,14 +258,23 @@ nginx_conf() { # nginx_conf TEMPLATE PREFIX
     -e "s|@IPERF@|$P_IPERF|" -e "s|@SERVE@|$P_SERVE|" -e "s|@BACKEND@|$P_BACKEND|g" \
     -e "s|@SERVE_MSG@|$P_SERVE_MSG|" -e "s|@NGINX_MSG@|$P_NGINX_MSG|" \
     -e "s|@NGINX_IPERF@|$P_NGINX_IPERF|" -e "s|@NGINX_RTT@|$P_NGINX_RTT|" \
-    -e "s|@NGINX_HTTP@|$P_NGINX_HTTP|" "$ROOT/bench/relay/$1" >"$2/nginx.conf"
+    -e "s|@NGINX_HTTP@|$P_NGINX_HTTP|" -e "s|@NGINX_BSTREAM@|$P_NGINX_BSTREAM|" \
+    -e "s|@NGINX2_IPERF@|$P_NGINX2_IPERF|" -e "s|@NGINX2_RTT@|$P_NGINX2_RTT|" \
+    -e "s|@NGINX2_MSG@|$P_NGINX2_MSG|" -e "s|@NGINX2_HTTP@|$P_NGINX2_HTTP|" \
+    "$ROOT/bench/relay/$1" >"$2/nginx.conf"
 }
 NGINX_WORKER=""
+NGINX2_WORKER=""
 if [ -n "$NGINX_STREAM" ]; then
   nginx_conf nginx.conf.in "$RUN/nginx"
   start nginx nginx -p "$RUN/nginx/" -c "$RUN/nginx/nginx.conf" -e "$RUN/nginx/error.log"
   wait_log nginx 'start worker process [0-9]+' 20 "$RUN/nginx/error.log"
   NGINX_WORKER=$(grep -Eo 'start worker process [0-9]+' "$RUN/nginx/error.log" | head -n1 | awk '{print $4}')
+  # The front hop of the two chained nginx, in front of the first.
+  nginx_conf nginx2.conf.in "$RUN/nginx2"
+  start nginx2 nginx -p "$RUN/nginx2/" -c "$RUN/nginx2/nginx.conf" -e "$RUN/nginx2/error.log"
+  wait_log nginx2 'start worker process [0-9]+' 20 "$RUN/nginx2/error.log"
+  NGINX2_WORKER=$(grep -Eo 'start worker process [0-9]+' "$RUN/nginx2/error.log" | head -n1 | awk '{print $4}')
 else
   echo "nginx rows skipped: nginx has no stream module (apt-get install libnginx-mod-stream)"
 fi
@@ -325,9 +344,11 @@ port_of() { # port_of TEST PATH
   case $1/$2 in
     iperf/direct) echo "$P_IPERF" ;;      iperf/socat) echo "$P_SOCAT_IPERF" ;;
     iperf/nginx) echo "$P_NGINX_IPERF" ;; iperf/relay) echo "$R_IPERF" ;;
+    iperf/nginx2) echo "$P_NGINX2_IPERF" ;;
     iperf/relay_enc) echo "$R_IPERF_ENC" ;;
     rtt/direct) echo "$P_SERVE" ;;        rtt/socat) echo "$P_SOCAT_RTT" ;;
     rtt/nginx) echo "$P_NGINX_RTT" ;;     rtt/relay | rtt/relay_warm) echo "$R_RTT" ;;
+    rtt/nginx2) echo "$P_NGINX2_RTT" ;;   msg/nginx2) echo "$P_NGINX2_MSG" ;;
     rtt/relay_enc) echo "$R_RTT_ENC" ;;   rtt/relay_cold) echo "$R_RTT_COLD" ;;
     msg/direct) echo "$P_SERVE_MSG" ;;    msg/socat) echo "$P_SOCAT_MSG" ;;
     msg/nginx) echo "$P_NGINX_MSG" ;;     msg/relay) echo "$R_RTT_MSG" ;;
@@ -338,12 +359,13 @@ fwd_pids() {
   case $1 in
     socat) echo "${PID[socat_iperf]}" ;;
     nginx) echo "$NGINX_WORKER" ;;
+    nginx2) echo "$NGINX2_WORKER $NGINX_WORKER" ;;
     relay | relay_enc) echo "${PID[burrowd]} ${PID[warm]}" ;;
   esac
 }
 
 PATHS=(direct socat)
-[ -n "$NGINX_STREAM" ] && PATHS+=(nginx)
+[ -n "$NGINX_STREAM" ] && PATHS+=(nginx nginx2)
 PATHS+=(relay relay_enc)
 
 # ---- 1. throughput -----------------------------------------------------------------
@@ -422,10 +444,13 @@ if [ "$PERF" = 1 ]; then
       timeout $((T + 30)) iperf3 -c 127.0.0.1 -p "$port" -t "$T" -J >"$out" 2>&1 || true
       wait "${perfs[@]}" || true
       nbytes=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bytes"])' "$out" 2>/dev/null || echo 0)
+      hop=1
       for p in $pa $pb; do
         n=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$RUN/pstat-$path-$p.txt")
         name=$(cat "/proc/$p/comm")
-        printf '%-10s %-8s %12s system calls for %6.0f MB: %6.1f per MB\n' "$path" "$name" "$n" \
+        [ -n "$pb" ] && name="$name#$hop" # the hop, in the byte's order
+        hop=$((hop + 1))
+        printf '%-10s %-9s %12s system calls for %6.0f MB: %6.1f per MB\n' "$path" "$name" "$n" \
           "$(echo "$nbytes" | awk '{print $1 / 1e6}')" \
           "$(echo "$n $nbytes" | awk '{ if ($2 > 0) print $1 / ($2 / 1e6); else print 0 }')" >>"$PERFOUT"
       done
@@ -468,7 +493,7 @@ lat_run() { # lat_run ping|split|connect PATH COUNT REP
   fi
 }
 CPATHS=(direct socat)
-[ -n "$NGINX_STREAM" ] && CPATHS+=(nginx)
+[ -n "$NGINX_STREAM" ] && CPATHS+=(nginx nginx2)
 CPATHS+=(relay_warm relay_cold)
 phase_begin
 for ((rep = 1; rep <= REPS; rep++)); do
@@ -564,9 +589,10 @@ else
   HTTP=$RUN/http.tsv
   : >"$HTTP"
   phase_begin
-  for path in direct nginx relay; do
+  for path in direct nginx nginx2 relay; do
     case $path in
       direct) port=$P_BACKEND ;; nginx) port=$P_NGINX_HTTP ;; relay) port=$P_VHOST ;;
+      nginx2) port=$P_NGINX2_HTTP ;;
     esac
     out=$(timeout $((WRK_D + 30)) wrk -t1 -c32 -d"${WRK_D}s" --latency -H 'Host: bench.test' \
       "http://127.0.0.1:$port/" 2>&1) || true

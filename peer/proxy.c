@@ -43,14 +43,6 @@ struct peer_work {
 
 static const struct proto_chan_cbs work_cbs;
 
-/* Small requests and answers must not wait for Nagle (40 ms on Linux). */
-static void set_nodelay(struct bufferevent *bev)
-{
-	int one = 1;
-
-	setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
 /* A relayed connection: what is logged when it closes. */
 struct peer_conn {
 	struct peer *peer;
@@ -196,10 +188,9 @@ static void on_local_event(struct bufferevent *bev, short what, void *arg)
 		work_free(w);
 		return;
 	}
+	/* The pair sets TCP_NODELAY on both sockets. */
 	bufferevent_disable(w->local, EV_READ);
 	bufferevent_set_timeouts(w->local, NULL, NULL);
-	set_nodelay(w->local);
-	set_nodelay(w->work);
 	if (pp->secret) {
 		/* The visitor speaks first: the handshake keyed by the secret. */
 		bw_crypto_session_free(w->session);
@@ -239,6 +230,8 @@ static int on_start_work_conn(struct peer_work *w, const struct proto_start_work
 		return 1;
 	}
 	snprintf(w->who, sizeof(w->who), "%s:%u", s->src_addr, (unsigned)s->src_port);
+	log_debug("burrow: %s: work connection %llu starts for %s (to %s:%u)", w->pp->label,
+		  (unsigned long long)w->counter, w->who, s->dst_addr, (unsigned)s->dst_port);
 	if (s->has_sid) {
 		/* The relayed path of a P2P session, not a user connection: the
 		 * session seals its own datagrams end to end. */
@@ -274,9 +267,12 @@ static int on_start_work_conn(struct peer_work *w, const struct proto_start_work
 	w->session = proto_chan_take_session(w->chan);
 	w->work = proto_chan_detach(w->chan);
 	w->chan = NULL;
-	bufferevent_disable(w->work, EV_READ);
-	w->local = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE |
-					  BEV_OPT_DEFER_CALLBACKS);
+	/* Keep reading what the user sends meanwhile (the pair takes it over,
+	 * and the socket's registration with it), up to a bound. */
+	bufferevent_setwatermark(w->work, EV_READ, 0, RELAY_PAIR_HIGH_WM);
+	/* Not deferred: the pair starts in the same loop pass as the connect
+	 * completes (libevent defers an immediate connect failure itself). */
+	w->local = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (!w->local) {
 		work_free(w);
 		return 1;

@@ -1,6 +1,7 @@
 /*
  * One logged-in client as the relay sees it: its proxies, its pool of idle
- * work connections, and the user connections waiting for one.
+ * work connections, the user connections waiting for one, and the http work
+ * connections kept for their proxy's next request.
  *
  * A user connection takes a pooled work connection when there is one (and the
  * pool is refilled with REQ_WORK_CONN); otherwise it waits, oldest first, for
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 
@@ -64,8 +66,8 @@ static void on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
 	struct relay_waiter *w = arg;
 
 	log_info("relay: proxy %s: user %s:%u closed: no work connection from the client "
-		 "within %d ms", w->proxy->name, w->src, w->src_port,
-		 RELAY_USER_CONN_TIMEOUT_MS);
+		 "within %d s (userConnTimeout)", w->proxy->name, w->src, w->src_port,
+		 w->client->relay->conf->user_conn_timeout_s);
 	relay_waiter_free(w);
 }
 
@@ -89,8 +91,18 @@ static void attach(struct relay_waiter *w, struct bufferevent *work, struct bw_c
 	struct proto_msg m = { .type = PROTO_MSG_START_WORK_CONN };
 	struct bufferevent *user = w->bev;
 	char who[BW_ADDR_STRLEN + 16];
+	uint16_t port;
 	int rc;
 
+	if (!w->dst[0] && user) {
+		/* frp sends the address the user connected to: the https vhost
+		 * leaves it to us. */
+		struct sockaddr_storage local;
+		socklen_t ll = sizeof(local);
+
+		if (getsockname(bufferevent_getfd(user), (struct sockaddr *)&local, &ll) == 0)
+			relay_peer_split((struct sockaddr *)&local, w->dst, sizeof(w->dst), &port);
+	}
 	m.start_work_conn.proxy_name = p->name;
 	m.start_work_conn.src_addr = w->src;
 	m.start_work_conn.src_port = w->src_port;
@@ -116,7 +128,8 @@ static void attach(struct relay_waiter *w, struct bufferevent *work, struct bw_c
 void relay_client_take_work(struct relay_client *c, struct relay_waiter *w)
 {
 	struct relay_pooled *pw = c->pool;
-	struct timeval tv = { RELAY_USER_CONN_TIMEOUT_MS / 1000, 0 };
+	struct timeval tv = { c->relay->conf->user_conn_timeout_s > 0 ?
+			      c->relay->conf->user_conn_timeout_s : 10, 0 };
 
 	w->client = c;
 	if (pw) {
@@ -208,11 +221,135 @@ void relay_client_work_conn(struct relay_client *c, struct bufferevent *bev,
 	pw->bev = bev;
 	pw->session = s;
 	bufferevent_setcb(bev, NULL, NULL, on_pooled_event, c);
+	/* Only read while pooled (to see it close). Not writing: START_WORK_CONN
+	 * goes into its output for the pair to send, and would otherwise arm a
+	 * write event the pair removes at once. */
+	bufferevent_disable(bev, EV_WRITE);
 	bufferevent_enable(bev, EV_READ);
 	pw->next = c->pool;
 	c->pool = pw;
 	c->n_pool++;
 	c->relay->stats.work_conns_pooled++;
+}
+
+/* --- kept http work connections (vhttp.c decides what to keep) ----------- */
+
+void relay_work_send_end(struct bufferevent *bev, struct bw_crypto_session *s)
+{
+	uint8_t buf[PROTO_FRAME_HDR + BW_CRYPTO_RECORD_OVERHEAD];
+	size_t sealed;
+
+	/* The record is tiny and sent only when nothing is queued, so it goes
+	 * straight out; the bufferevent is freed next, so it could not write
+	 * it later. */
+	if (!bev || !s || evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	if (bw_crypto_seal(s, NULL, 0, buf, 0, buf + PROTO_FRAME_HDR,
+			   sizeof(buf) - PROTO_FRAME_HDR, &sealed) == 0) {
+		proto_frame_header_write(buf, sealed);
+		(void)!send(bufferevent_getfd(bev), buf, PROTO_FRAME_HDR + sealed,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+}
+
+static void http_idle_unlink(struct relay_http_idle *e)
+{
+	struct relay_client *c = e->client;
+
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		c->http_idle = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		c->http_idle_tail = e->prev;
+	c->n_http_idle--;
+}
+
+/* Close a kept work connection: the client's pair then ends too, and with
+ * it the client's kept-alive connection to the service. */
+static void http_idle_drop(struct relay_http_idle *e, const char *why)
+{
+	log_debug("relay: http proxy %s: kept work connection closed after %u requests: %s",
+		  e->proxy, e->uses, why);
+	http_idle_unlink(e);
+	relay_work_send_end(e->bev, e->s);
+	bufferevent_free(e->bev);
+	bw_crypto_session_free(e->s);
+	free(e);
+}
+
+/* Nothing is asked of a kept connection: bytes from it are the end of the
+ * client's direction (the service closed its side), or garbage. */
+static void on_http_idle_read(struct bufferevent *bev, void *arg)
+{
+	http_idle_drop(arg, "the client ended it (the service closed its side)");
+}
+
+static void on_http_idle_event(struct bufferevent *bev, short what, void *arg)
+{
+	http_idle_drop(arg, (what & BEV_EVENT_TIMEOUT) ? "idle for vhostHTTPTimeout" :
+		       (what & BEV_EVENT_EOF) ? "the client closed it" : "connection failed");
+}
+
+void relay_client_http_drop_all(struct relay_client *c)
+{
+	while (c->http_idle)
+		http_idle_drop(c->http_idle, "the client is gone");
+}
+
+bool relay_client_http_take(struct relay_client *c, uint64_t proxy_id, struct bufferevent **bev,
+			    struct bw_crypto_session **s, unsigned *uses)
+{
+	/* Newest first: the least likely to have been closed by the service
+	 * meanwhile. */
+	for (struct relay_http_idle *e = c->http_idle; e; e = e->next) {
+		if (e->proxy_id != proxy_id)
+			continue;
+		http_idle_unlink(e);
+		*bev = e->bev;
+		*s = e->s;
+		*uses = e->uses;
+		free(e);
+		return true;
+	}
+	return false;
+}
+
+bool relay_client_http_keep(struct relay_client *c, uint64_t proxy_id, const char *proxy,
+			    struct bufferevent *bev, struct bw_crypto_session *s, unsigned uses,
+			    const struct timeval *idle)
+{
+	struct relay_http_idle *e;
+	unsigned n = 0;
+
+	for (e = c->http_idle; e; e = e->next)
+		n += e->proxy_id == proxy_id;
+	if (n >= RELAY_HTTP_IDLE_PER_PROXY || !(e = calloc(1, sizeof(*e))))
+		return false;
+	if (c->n_http_idle >= RELAY_HTTP_IDLE_PER_CLIENT)
+		http_idle_drop(c->http_idle_tail, "the client keeps too many");
+	e->client = c;
+	e->proxy_id = proxy_id;
+	e->bev = bev;
+	e->s = s;
+	e->uses = uses;
+	snprintf(e->proxy, sizeof(e->proxy), "%s", proxy);
+	e->next = c->http_idle;
+	if (c->http_idle)
+		c->http_idle->prev = e;
+	else
+		c->http_idle_tail = e;
+	c->http_idle = e;
+	c->n_http_idle++;
+	bufferevent_setcb(bev, on_http_idle_read, NULL, on_http_idle_event, e);
+	bufferevent_setwatermark(bev, EV_READ, 0, 0);
+	bufferevent_set_timeouts(bev, idle, NULL);
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		bufferevent_enable(bev, EV_WRITE);
+	bufferevent_enable(bev, EV_READ);
+	return true;
 }
 
 struct relay_client *relay_client_new(struct relay *r, const char *user, const char *name,
@@ -253,6 +390,7 @@ void relay_client_free(struct relay_client *c)
 		relay_proxy_close(c, c->proxies->name);
 	while (c->waiting)
 		relay_waiter_free(c->waiting);
+	relay_client_http_drop_all(c);
 	while (c->pool) {
 		struct relay_pooled *pw = c->pool;
 

@@ -17,6 +17,7 @@
  * URL, HTTP versions other than 1.0 and 1.1. Framing is left to the parser
  * (duplicate Content-Length, Content-Length with chunked, chunked not last).
  */
+#include "relay/relay_int.h"
 #include "relay/vhost.h"
 
 #include <ctype.h>
@@ -967,8 +968,13 @@ static const struct {
 	{404, "Not Found",
 	 "The page you requested was not found: no service is registered for host ", "."},
 	{431, "Request Header Fields Too Large", "The request head is too large.", NULL},
+	/* In the order of enum relay_http_502. */
 	{502, "Bad Gateway", "The service for host ",
-	 " is not reachable: its client is gone. Please try again later."},
+	 " is not reachable: its client is not connected or did not answer. "
+	 "Please try again later."},
+	{502, "Bad Gateway", "The service for host ",
+	 " is not reachable: its client is connected, but the service behind it refused "
+	 "or dropped the connection. Please try again later."},
 	{504, "Gateway Timeout", "The service for host ",
 	 " did not answer in time. Please try again later."},
 };
@@ -989,17 +995,12 @@ static void html_escape(const char *s, char *out)
 	*out = '\0';
 }
 
-int relay_http_reply(struct evbuffer *out, int status, const char *host, bool close)
+/* The page of replies[i]. */
+static int reply_page(struct evbuffer *out, size_t i, const char *host, bool close)
 {
 	char esc[RELAY_SNI_NAME_MAX * 6 + 1], body[sizeof(esc) + 512];
-	size_t i;
-	int len, bad = 0;
+	int status = replies[i].status, len, bad = 0;
 
-	for (i = 0; i < sizeof(replies) / sizeof(replies[0]); i++)
-		if (replies[i].status == status)
-			break;
-	if (i == sizeof(replies) / sizeof(replies[0]))
-		return BW_E_INVAL;
 	html_escape(host && *host ? host : "(none)", esc);
 	len = snprintf(body, sizeof(body),
 		       "<!DOCTYPE html>\n<html>\n<head>\n<title>%d %s</title>\n</head>\n"
@@ -1017,6 +1018,24 @@ int relay_http_reply(struct evbuffer *out, int status, const char *host, bool cl
 				   close ? "Connection: close\r\n" : "") < 0;
 	bad |= evbuffer_add(out, body, (size_t)len);
 	return bad ? BW_E_NOMEM : 0;
+}
+
+int relay_http_reply(struct evbuffer *out, int status, const char *host, bool close)
+{
+	/* The first page of a status is its default. */
+	for (size_t i = 0; i < sizeof(replies) / sizeof(replies[0]); i++)
+		if (replies[i].status == status)
+			return reply_page(out, i, host, close);
+	return BW_E_INVAL;
+}
+
+int relay_http_reply_502(struct evbuffer *out, enum relay_http_502 why, const char *host,
+			 bool close)
+{
+	for (size_t i = 0, n = 0; i < sizeof(replies) / sizeof(replies[0]); i++)
+		if (replies[i].status == 502 && n++ == (size_t)why)
+			return reply_page(out, i, host, close);
+	return BW_E_INVAL;
 }
 
 int relay_http_status_for(int rc)

@@ -41,7 +41,7 @@ struct bw_crypto_session;
 struct relay_pair_opts {
 	relay_pair_closed_fn closed;   /* called once, after both sides are freed */
 	void *arg;
-	size_t high_watermark;         /* 0: RELAY_PAIR_HIGH_WM */
+	size_t high_watermark;         /* bytes waiting per direction; 0: RELAY_PAIR_HIGH_WM */
 	int idle_timeout_ms;           /* 0: none */
 	/* When set, side b carries stream records sealed with this session (owned
 	 * by the pair from now on): what b reads is opened, what b is sent is
@@ -53,7 +53,9 @@ struct relay_pair_opts {
 #define RELAY_SEAL_RECORD_MAX (16u << 10)
 
 /* Take ownership of a and b (both freed by the pair) and relay between them
- * once relay_pair_start() is called. */
+ * once relay_pair_start() is called. Both must be socket bufferevents: the
+ * pair takes their sockets and the bytes they still hold and does its own
+ * I/O. BW_E_INVAL (and the caller keeps both) for one without a socket. */
 struct relay_pair *relay_pair_new(struct bufferevent *a, struct bufferevent *b,
 				  const struct relay_pair_opts *opts, int *rc);
 void relay_pair_start(struct relay_pair *p);

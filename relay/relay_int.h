@@ -13,10 +13,6 @@
 #include "relay/relay.h"
 #include "relay/vhost.h"
 
-/* A user connection waits this long for a work connection (frp's
- * userConnTimeout default, 10 s, when the configuration gives 0). */
-#define RELAY_USER_CONN_TIMEOUT_MS 10000
-
 enum relay_proxy_kind {
 	RELAY_PROXY_TCP, RELAY_PROXY_UDP, RELAY_PROXY_HTTP, RELAY_PROXY_HTTPS,
 	RELAY_PROXY_STCP, RELAY_PROXY_SUDP, RELAY_PROXY_XTCP,
@@ -38,6 +34,7 @@ struct relay_proxy {
 	char **allow_users;                /* secret kinds: other users allowed */
 	size_t n_allow_users;
 	struct relay_http_opts *http;      /* http: how requests are rewritten */
+	uint64_t http_id;                  /* http: tags its kept work connections (vhttp.c) */
 	uint64_t conns;
 };
 
@@ -66,6 +63,24 @@ struct relay_pooled {
 	struct bw_crypto_session *session;
 };
 
+/* An http work connection kept for the proxy's next request (client.c keeps
+ * them, vhttp.c decides which): the exchange on it completed and both ends
+ * kept it alive. It hangs on the
+ * proxy's client, tagged with the proxy's http_id: a proxy can close without
+ * vhttp.c hearing of it, so an entry may outlive its proxy (never handed to
+ * another) until its idle timeout or its client goes. */
+struct relay_http_idle {
+	struct relay_http_idle *next, *prev;   /* in client->http_idle, newest first */
+	struct relay_client *client;
+	uint64_t proxy_id;
+	struct bufferevent *bev;
+	struct bw_crypto_session *s;           /* useEncryption, else NULL */
+	unsigned uses;                         /* requests it carried */
+	char proxy[PROTO_PROXY_NAME_MAX + 1];  /* for the log */
+};
+#define RELAY_HTTP_IDLE_PER_PROXY 32
+#define RELAY_HTTP_IDLE_PER_CLIENT 128
+
 struct relay_client {
 	struct relay *relay;
 	struct relay_client *next, *prev;  /* in relay->clients */
@@ -82,6 +97,9 @@ struct relay_client {
 	struct relay_waiter *waiting_tail;
 	unsigned n_waiting;
 	unsigned requested;                /* asked for, not yet arrived */
+	struct relay_http_idle *http_idle; /* kept http work connections, newest first */
+	struct relay_http_idle *http_idle_tail;
+	unsigned n_http_idle;
 };
 
 /* A relayed user connection: what is logged when its pair closes. */
@@ -120,7 +138,8 @@ struct relay_vhttp {
 	struct event *resume;
 	struct vconn *conns;               /* user connections */
 	uint16_t port;
-	struct timeval timeout;            /* vhostHTTPTimeout */
+	struct timeval timeout;            /* vhostHTTPTimeout; also kept work connections' idle */
+	uint64_t next_proxy_id;            /* for relay_proxy.http_id */
 };
 
 /* relay.c: relay a user connection (a) and a work connection (b, sealed
@@ -131,6 +150,24 @@ void relay_conn_start(struct relay *r, const char *proxy, const char *who,
 /* client.c */
 void relay_client_take_work(struct relay_client *c, struct relay_waiter *w);
 void relay_waiter_free(struct relay_waiter *w);
+
+/* client.c: http work connections kept for their proxy's next request
+ * (vhttp.c decides what to keep; see struct relay_http_idle). keep takes
+ * bev and s (NULL when plain) for at most `idle`, or returns false and takes
+ * nothing when the proxy already has RELAY_HTTP_IDLE_PER_PROXY; the oldest
+ * of the client goes past RELAY_HTTP_IDLE_PER_CLIENT. take hands back the
+ * newest kept for proxy_id, with the requests it carried. drop_all closes
+ * them all (the client is going). */
+bool relay_client_http_keep(struct relay_client *c, uint64_t proxy_id, const char *proxy,
+			    struct bufferevent *bev, struct bw_crypto_session *s, unsigned uses,
+			    const struct timeval *idle);
+bool relay_client_http_take(struct relay_client *c, uint64_t proxy_id, struct bufferevent **bev,
+			    struct bw_crypto_session **s, unsigned *uses);
+void relay_client_http_drop_all(struct relay_client *c);
+/* client.c: end a sealed work connection's direction with its end record,
+ * now and only if nothing is queued on it (best effort: it is about to be
+ * freed, and the client's pair would otherwise log a truncation). */
+void relay_work_send_end(struct bufferevent *bev, struct bw_crypto_session *s);
 
 /* tcp.c */
 int relay_tcp_open(struct relay_proxy *p, uint16_t want, char *err, size_t errlen);
@@ -147,6 +184,15 @@ void relay_vhttp_free(struct relay *r);
 /* vhttps.c: the same for the https vhost port (routing by TLS SNI). */
 int relay_vhttps_listen(struct relay *r);
 void relay_vhttps_free(struct relay *r);
+
+/* http_head.c: burrowd's 502 pages, by what went wrong. relay_http_reply's
+ * 502 is RELAY_HTTP_502_CLIENT. BW_E_NOMEM, or 0. */
+enum relay_http_502 {
+	RELAY_HTTP_502_CLIENT,    /* no work connection: the client is gone or silent */
+	RELAY_HTTP_502_SERVICE,   /* the client could not reach its service */
+};
+int relay_http_reply_502(struct evbuffer *out, enum relay_http_502 why, const char *host,
+			 bool close);
 
 /* vhttps.c: register an http or https proxy's routes (refused when its port
  * is not open) and fill remote_addr with its domains; close removes them. */

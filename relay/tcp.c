@@ -24,14 +24,12 @@ static void on_user(struct evconnlistener *l, evutil_socket_t fd, struct sockadd
 	struct relay_waiter *w = calloc(1, sizeof(*w));
 	struct sockaddr_storage local;
 	socklen_t ll = sizeof(local);
-	char buf[BW_ADDR_STRLEN], *colon;
-	int one = 1;
 
 	if (!w) {
 		evutil_closesocket(fd);
 		return;
 	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* The pair sets TCP_NODELAY: nothing is written before it. */
 	w->bev = bufferevent_socket_new(c->relay->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!w->bev) {
 		evutil_closesocket(fd);
@@ -39,22 +37,11 @@ static void on_user(struct evconnlistener *l, evutil_socket_t fd, struct sockadd
 		return;
 	}
 	w->proxy = p;
-	/* START_WORK_CONN carries the user's address, as frp's does. */
-	bw_addr_format(sa, buf, sizeof(buf));
-	colon = strrchr(buf, ':');
-	w->src_port = colon ? (uint16_t)atoi(colon + 1) : 0;
-	if (colon)
-		*colon = '\0';
-	snprintf(w->src, sizeof(w->src), "%s", buf[0] == '[' ? buf + 1 : buf);
-	if (w->src[0] && w->src[strlen(w->src) - 1] == ']')
-		w->src[strlen(w->src) - 1] = '\0';
-	if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0) {
-		bw_addr_format((struct sockaddr *)&local, buf, sizeof(buf));
-		colon = strrchr(buf, ':');
-		if (colon)
-			*colon = '\0';
-		snprintf(w->dst, sizeof(w->dst), "%s", buf);
-	}
+	/* START_WORK_CONN carries the user's address and the one it connected
+	 * to, as frp's does. */
+	relay_peer_split(sa, w->src, sizeof(w->src), &w->src_port);
+	if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0)
+		relay_peer_split((struct sockaddr *)&local, w->dst, sizeof(w->dst), &w->dst_port);
 	w->dst_port = p->port;
 	relay_client_take_work(c, w);
 }

@@ -4,13 +4,24 @@
  *
  * A user connection (struct vconn) reads one request head, routes it, and
  * either answers itself (404, 401, 400, 431) or takes a work connection of
- * the route's owner, sends START_WORK_CONN, the rewritten head and the body,
- * and streams the response back. Each request gets its own work connection,
- * closed once its response ends (frp also dials one per backend connection;
- * the client's pool keeps this fast). Then the next request on the user
- * connection is read and routed again: keep-alive is per request, pipelined
- * requests wait until the previous response is done. An Upgrade answered
- * with 101 turns the two connections into a plain relayed pair.
+ * the route's owner, sends the rewritten head and the body, and streams the
+ * response back. Then the next request on the user connection is read and
+ * routed again: keep-alive is per request, pipelined requests wait until the
+ * previous response is done. An Upgrade answered with 101 turns the two
+ * connections into a plain relayed pair.
+ *
+ * Work connections are kept, as frp's http.Transport keeps them: once a
+ * response ended, the request and the response both kept the connection
+ * alive and nothing else came on it, it waits, tagged with its proxy, on the
+ * client's list of kept connections (at most RELAY_HTTP_IDLE_PER_PROXY per
+ * proxy, RELAY_HTTP_IDLE_PER_CLIENT per client, each for vhostHTTPTimeout)
+ * and carries that proxy's next request, from any user, without a new
+ * START_WORK_CONN: burrow still relays it to the same kept-alive connection
+ * to the service. Otherwise a request takes a fresh work connection (the
+ * client's pool, then REQ_WORK_CONN) and starts it with START_WORK_CONN.
+ * The service may close a kept connection just as a request goes out on it:
+ * a request without a body that fails so before any byte of an answer is
+ * sent again once, on a fresh connection (Go's transport retries the same).
  *
  *   phase:  HEAD --route--> WAIT --attach--> EXCHANGE --response done--> HEAD
  *             \--own answer--> DISCARD (drop the body) --------------------^
@@ -26,7 +37,10 @@
  * ends a direction.
  *
  * Backpressure: at most about RELAY_PAIR_HIGH_WM is queued per direction;
- * the side that feeds a full output stops reading until it drains to half.
+ * the side that feeds a full output stops until it drained. Writes go out
+ * in the pass that queued them (flush_now), reading stays on in every phase
+ * (bounded by a read watermark): a kept-alive request costs a read and a
+ * write on each side and no epoll_ctl.
  *
  * Lifetime: vconn_close marks the connection and frees it from a deferred
  * event, never under a caller: a waiter's attach and on_free callbacks run
@@ -85,12 +99,18 @@ struct vconn {
 	bool resp_sent;                    /* response bytes went to the user */
 	bool work_end;                     /* the backend's direction ended */
 	bool up_paused, down_paused, logged;
+	bool reused;                       /* the work connection was kept from before */
+	bool retried;                      /* this request was sent again once */
 	int method_id, status;
+	unsigned work_uses;                /* requests the work connection carried */
+	uint64_t px_id;                    /* the route's proxy (relay_proxy.http_id) */
 	uint64_t up, down;                 /* this request's bytes each way */
+	uint64_t body_up;                  /* of up, the body's */
 	size_t discarded;
 	int64_t t0;
-	uint16_t port;
+	uint16_t port, dst_port;
 	char ip[BW_ADDR_STRLEN];
+	char dst[BW_ADDR_STRLEN];          /* the address the user connected to */
 	char who[BW_ADDR_STRLEN + 8];
 	char proxy[PROTO_PROXY_NAME_MAX + 1];
 	char method[16];
@@ -100,6 +120,39 @@ struct vconn {
 
 static void user_process(struct vconn *v);
 static void work_process(struct vconn *v);
+
+/* --- writing ----------------------------------------------------------------- */
+
+/*
+ * Write what bev has queued now, in this loop pass. A bufferevent would
+ * write it on the next pass, after arming its write event and before
+ * disarming it again: one more epoll_wait and two epoll_ctl calls per
+ * message. Connections here keep EV_WRITE disabled while their output is
+ * empty; only a remainder the socket did not take enables it, and the write
+ * callback disables it again once the output drained (its low watermark is
+ * 0). A write error is left to the bufferevent, which reports it.
+ */
+static void flush_now(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(bev) & EV_WRITE))
+		return;
+	/* A socket bufferevent freezes the start of its output: only it may
+	 * drain it. This is that drain, on its behalf. */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(bev, EV_WRITE);
+}
+
+/* The write callback: the output drained (low watermark 0). */
+static void write_drained(struct bufferevent *bev)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+}
 
 /* --- logging and freeing ------------------------------------------------- */
 
@@ -259,19 +312,42 @@ static void own_reply(struct vconn *v, int status, const char *why)
 	v->discarded = 0;
 }
 
-/* The exchange cannot go on: answer 502/504 when the user has seen nothing
- * of a response yet, otherwise cut the connection. */
-static void exchange_fail(struct vconn *v, int status, const char *why)
+static bool exchange_retry(struct vconn *v, const char *why);
+
+/* The exchange cannot go on: answer 502 (the page says whether the client
+ * or its service failed) or 504 when the user has seen nothing of a response
+ * yet, otherwise cut the connection. */
+static void exchange_fail(struct vconn *v, int status, enum relay_http_502 page, const char *why)
 {
+	struct evbuffer *out = bufferevent_get_output(v->user);
+
+	if (status == 502 && exchange_retry(v, why))
+		return;
 	work_release(v);
 	if (v->resp_sent || v->phase == V_CLOSING) {
 		vconn_close(v, why);
 		return;
 	}
 	v->status = status;
-	relay_http_reply(bufferevent_get_output(v->user), status, v->host, true);
+	if (status == 502)
+		relay_http_reply_502(out, page, v->host, true);
+	else
+		relay_http_reply(out, status, v->host, true);
 	req_log(v, why);
 	closing_start(v);
+}
+
+/* --- the proxy of a request ------------------------------------------------- */
+
+/* The proxy of v's request, if it still owns the route: a proxy can close
+ * while its request runs, and a pointer alone cannot tell. */
+static struct relay_proxy *route_proxy(struct vconn *v)
+{
+	const struct relay_vhost_route *rt = relay_vhost_lookup(v->vh->routes, v->host,
+								relay_http_req_path(v->req));
+	struct relay_proxy *p = rt ? rt->owner : NULL;
+
+	return p && p->http_id == v->px_id ? p : NULL;
 }
 
 /* --- the work connection --------------------------------------------------- */
@@ -336,23 +412,22 @@ static int work_open(struct vconn *v)
  * connection reads its next request or closes. */
 static void exchange_done(struct vconn *v, bool resp_keep)
 {
-	bool keep = resp_keep && v->req_done && !v->user_eof &&
-		    relay_http_req_keep_alive(v->req) && !relay_http_req_is_upgrade(v->req);
+	bool both = resp_keep && v->req_done && relay_http_req_keep_alive(v->req) &&
+		    !relay_http_req_is_upgrade(v->req);
+	bool keep = both && !v->user_eof;
+	/* The work connection is kept when nothing but this response came on
+	 * it: anything more would be taken for the next response. */
+	bool work_keep = both && v->work && !v->work_end &&
+			 evbuffer_get_length(bufferevent_get_input(v->work)) == 0 &&
+			 (!v->wplain || evbuffer_get_length(v->wplain) == 0);
+	struct relay_proxy *p = work_keep ? route_proxy(v) : NULL;
 
-	if (v->s && v->work && evbuffer_get_length(bufferevent_get_output(v->work)) == 0) {
-		/* End our direction cleanly for the client's sealed pair (else
-		 * it logs a truncation). The record is tiny and the socket has
-		 * nothing queued, so it goes straight out; the bufferevent is
-		 * freed next, so it could not write it later. */
-		uint8_t buf[PROTO_FRAME_HDR + BW_CRYPTO_RECORD_OVERHEAD];
-		size_t sealed;
-
-		if (bw_crypto_seal(v->s, NULL, 0, buf, 0, buf + PROTO_FRAME_HDR,
-				   sizeof(buf) - PROTO_FRAME_HDR, &sealed) == 0) {
-			proto_frame_header_write(buf, sealed);
-			(void)!send(bufferevent_getfd(v->work), buf, PROTO_FRAME_HDR + sealed,
-				    MSG_NOSIGNAL | MSG_DONTWAIT);
-		}
+	if (p && relay_client_http_keep(p->client, p->http_id, p->name, v->work, v->s,
+					v->work_uses, &v->vh->timeout)) {
+		v->work = NULL;   /* the client's now */
+		v->s = NULL;
+	} else {
+		relay_work_send_end(v->work, v->s);
 	}
 	work_release(v);
 	req_log(v, NULL);
@@ -390,12 +465,23 @@ static void work_eof(struct vconn *v)
 	if (rc == RELAY_HTTP_MSG_DONE)
 		exchange_done(v, false);    /* a body read to EOF: the user's ends too */
 	else
-		exchange_fail(v, 502, rc == BW_E_TRUNCATED ? "the service closed mid-response" :
+		exchange_fail(v, 502, RELAY_HTTP_502_SERVICE,
+			      rc == BW_E_TRUNCATED ? "the service closed mid-response" :
 			      "the service closed without answering");
 }
 
-/* Forward the response, as far as it goes and the user's output takes. */
+static void work_forward(struct vconn *v);
+
+/* Forward the response, as far as it goes and the user's output takes, and
+ * write it. */
 static void work_process(struct vconn *v)
+{
+	work_forward(v);
+	if (!v->closing && v->user && v->phase != V_CLOSING)
+		flush_now(v->user);
+}
+
+static void work_forward(struct vconn *v)
 {
 	struct evbuffer *src, *uout;
 
@@ -407,7 +493,8 @@ static void work_process(struct vconn *v)
 		int rc = work_open(v);
 
 		if (rc < 0) {
-			exchange_fail(v, 502, "sealed record failed authentication");
+			exchange_fail(v, 502, RELAY_HTTP_502_CLIENT,
+				      "sealed record failed authentication");
 			return;
 		}
 		if (rc == 1) {
@@ -439,7 +526,8 @@ static void work_process(struct vconn *v)
 		/* NEED_MORE consumes everything it is given: anything else
 		 * would spin here. */
 		if (rc < 0 || (rc == RELAY_HTTP_NEED_MORE && used < vec.iov_len)) {
-			exchange_fail(v, 502, "the service sent a malformed response");
+			exchange_fail(v, 502, RELAY_HTTP_502_SERVICE,
+				      "the service sent a malformed response");
 			return;
 		}
 		if (rc == RELAY_HTTP_HEAD_DONE) {
@@ -474,11 +562,12 @@ static void on_work_read(struct bufferevent *bev, void *arg)
 	work_process(arg);
 }
 
-/* The work connection's output drained to half. */
+/* The work connection's output drained. */
 static void on_work_write(struct bufferevent *bev, void *arg)
 {
 	struct vconn *v = arg;
 
+	write_drained(bev);
 	if (v->closing || !v->up_paused)
 		return;
 	v->up_paused = false;
@@ -497,14 +586,14 @@ static void on_work_event(struct bufferevent *bev, short what, void *arg)
 		work_process(v);
 		/* Sealed: a bare EOF without the end record is a truncation. */
 		if (!v->closing && v->work == bev && v->s && !v->work_end)
-			exchange_fail(v, 502, "sealed stream truncated");
+			exchange_fail(v, 502, RELAY_HTTP_502_CLIENT, "sealed stream truncated");
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		exchange_fail(v, 504, "the service timed out");
+		exchange_fail(v, 504, RELAY_HTTP_502_CLIENT, "the service timed out");
 		return;
 	}
-	exchange_fail(v, 502, "work connection failed");
+	exchange_fail(v, 502, RELAY_HTTP_502_CLIENT, "work connection failed");
 }
 
 /* In V_HEAD: the head did not complete in time (read timeouts restart
@@ -519,35 +608,41 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	if (v->phase == V_HEAD)
 		vconn_close(v, "request head not complete within vhostHTTPTimeout");
 	else if (v->phase == V_EXCHANGE)
-		exchange_fail(v, 504, "no response within vhostHTTPTimeout");
+		exchange_fail(v, 504, RELAY_HTTP_502_CLIENT, "no response within vhostHTTPTimeout");
 }
 
-/* A work connection of the route's owner came for this request: start it,
- * send the rewritten head, then the body as the user sends it. */
-static void http_attach(struct relay_waiter *w, struct bufferevent *work,
-			struct bw_crypto_session *s)
+/* Send v's request on a work connection of p: a fresh one, started with
+ * START_WORK_CONN sealed with s (which stays only with useEncryption), or a
+ * kept one (s is its data session, NULL when plain). Then the body follows
+ * as the user sends it. */
+static void exchange_start(struct vconn *v, struct relay_proxy *p, struct bufferevent *work,
+			   struct bw_crypto_session *s, bool fresh)
 {
-	struct vconn *v = w->ctx;
-	struct relay_proxy *p = w->proxy;
-	struct proto_msg m = { .type = PROTO_MSG_START_WORK_CONN };
 	struct relay_http_rewrite rw = { .client_ip = v->ip, .proto = "http" };
 	struct evbuffer *head = NULL;
-	int rc;
+	int rc = 0;
 
-	v->waiter = NULL;
 	v->work = work;
-	m.start_work_conn.proxy_name = p->name;
-	m.start_work_conn.src_addr = v->ip;
-	m.start_work_conn.src_port = v->port;
-	m.start_work_conn.dst_addr = "";
-	m.start_work_conn.dst_port = v->vh->port;
-	rc = proto_frame_send(bufferevent_get_output(work), s, &m, NULL);
-	if (rc == 0 && p->use_encryption && !v->wplain && !(v->wplain = evbuffer_new()))
+	v->reused = !fresh;
+	v->work_uses++;
+	if (fresh) {
+		/* frp's addresses: the user's, and the one it connected to. */
+		struct proto_msg m = { .type = PROTO_MSG_START_WORK_CONN };
+
+		m.start_work_conn.proxy_name = p->name;
+		m.start_work_conn.src_addr = v->ip;
+		m.start_work_conn.src_port = v->port;
+		m.start_work_conn.dst_addr = v->dst;
+		m.start_work_conn.dst_port = v->dst_port;
+		rc = proto_frame_send(bufferevent_get_output(work), s, &m, NULL);
+		if (!p->use_encryption) {
+			bw_crypto_session_free(s);
+			s = NULL;
+		}
+	}
+	v->s = s;
+	if (rc == 0 && v->s && !v->wplain && !(v->wplain = evbuffer_new()))
 		rc = BW_E_NOMEM;
-	if (rc == 0 && p->use_encryption)
-		v->s = s;
-	else
-		bw_crypto_session_free(s);
 	if (rc == 0 && !(v->resp = relay_http_resp_new(&rc)))
 		rc = rc < 0 ? rc : BW_E_NOMEM;
 	if (rc == 0 && !(head = evbuffer_new()))
@@ -569,19 +664,33 @@ static void http_attach(struct relay_waiter *w, struct bufferevent *work,
 		evbuffer_free(head);
 	v->phase = V_EXCHANGE;
 	if (rc < 0) {
-		exchange_fail(v, 502, "cannot start the work connection");
+		exchange_fail(v, 502, RELAY_HTTP_502_CLIENT, "cannot start the work connection");
 		return;
 	}
 	p->conns++;
 	bufferevent_setcb(work, on_work_read, on_work_write, on_work_event, v);
 	bufferevent_setwatermark(work, EV_READ, 0, 0);
-	bufferevent_setwatermark(work, EV_WRITE, HIGH_WM / 2, 0);
+	bufferevent_setwatermark(work, EV_WRITE, 0, 0);
 	/* Until the response head: the 504 timer. The write timeout covers a
 	 * service that stops reading the body. */
 	bufferevent_set_timeouts(work, NULL, &v->vh->timeout);
-	bufferevent_enable(work, EV_READ | EV_WRITE);
+	bufferevent_disable(work, EV_WRITE);   /* flush_now writes */
+	bufferevent_enable(work, EV_READ);
+	if (v->req_done)
+		evtimer_add(v->timer, &v->vh->timeout);   /* sent again: no body to read */
 	v->kick = true;
 	user_process(v);   /* the body (nested in user_process: the loop goes on) */
+}
+
+/* A work connection of the route's owner came for this request. */
+static void http_attach(struct relay_waiter *w, struct bufferevent *work,
+			struct bw_crypto_session *s)
+{
+	struct vconn *v = w->ctx;
+
+	v->waiter = NULL;
+	v->work_uses = 0;
+	exchange_start(v, w->proxy, work, s, true);
 }
 
 /* The waiter went without a work connection: the client is gone, did not
@@ -593,7 +702,73 @@ static void http_waiter_gone(struct relay_waiter *w)
 	if (v->waiter != w)
 		return;      /* attached, or let go by vconn_close */
 	v->waiter = NULL;
-	exchange_fail(v, 502, "no work connection from the client");
+	exchange_fail(v, 502, RELAY_HTTP_502_CLIENT, "no work connection from the client");
+}
+
+/* Methods a request can be sent again for, when it has no body (Go's
+ * http.Transport retries the same ones on a kept connection). */
+static bool replayable(int method)
+{
+	return method == HTTP_GET || method == HTTP_HEAD || method == HTTP_OPTIONS ||
+	       method == HTTP_TRACE;
+}
+
+/* A kept work connection of p for v's request, else a fresh one: the
+ * client's pool, or the next to arrive. */
+static void work_find(struct vconn *v, struct relay_proxy *p, bool fresh_only)
+{
+	struct bufferevent *bev;
+	struct bw_crypto_session *s;
+	struct relay_waiter *w;
+
+	if (!fresh_only && relay_client_http_take(p->client, p->http_id, &bev, &s, &v->work_uses)) {
+		log_debug("relay: http proxy %s: %s: request %u on a kept work connection", p->name,
+			  v->who, v->work_uses + 1);
+		exchange_start(v, p, bev, s, false);
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		exchange_fail(v, 502, RELAY_HTTP_502_CLIENT, "out of memory");
+		return;
+	}
+	w->proxy = p;
+	w->attach = http_attach;
+	w->on_free = http_waiter_gone;
+	w->ctx = v;
+	snprintf(w->src, sizeof(w->src), "%s", v->ip);
+	w->src_port = v->port;
+	snprintf(w->dst, sizeof(w->dst), "%s", v->dst);
+	w->dst_port = v->dst_port;
+	v->waiter = w;
+	v->phase = V_WAIT;
+	/* The user's bytes wait in its input meanwhile (user_process). */
+	relay_client_take_work(p->client, w);
+}
+
+/* A kept work connection failed before the user saw any answer: the service
+ * most likely closed it while the request went out. A request without a
+ * body is sent again, once, on a fresh connection. */
+static bool exchange_retry(struct vconn *v, const char *why)
+{
+	struct relay_proxy *p;
+
+	if (!v->reused || v->retried || v->resp_sent || !v->req_done || v->body_up > 0 ||
+	    v->phase != V_EXCHANGE || v->closing || !replayable(v->method_id))
+		return false;
+	p = route_proxy(v);
+	if (!p)
+		return false;
+	log_debug("relay: http proxy %s: %s: kept work connection failed (%s): sending the "
+		  "request again on a fresh one", p->name, v->who, why);
+	work_release(v);
+	v->retried = true;
+	v->reused = false;
+	v->up = 0;
+	v->resp_head = v->work_end = false;
+	v->kick = v->resp_kick = false;
+	work_find(v, p, true);
+	return true;
 }
 
 /* --- the user connection ----------------------------------------------------- */
@@ -604,7 +779,6 @@ static void request_begin(struct vconn *v)
 	const struct relay_vhost_route *rt;
 	const char *url = relay_http_req_url(v->req);
 	struct relay_proxy *p;
-	struct relay_waiter *w;
 
 	v->logged = false;
 	v->status = 0;
@@ -613,6 +787,8 @@ static void request_begin(struct vconn *v)
 	v->proxy[0] = '\0';
 	v->req_done = v->resp_head = v->resp_sent = v->work_end = false;
 	v->kick = v->resp_kick = false;
+	v->reused = v->retried = false;
+	v->body_up = 0;
 	v->method_id = relay_http_req_method_id(v->req);
 	snprintf(v->method, sizeof(v->method), "%s", relay_http_req_method(v->req));
 	snprintf(v->host, sizeof(v->host), "%s", relay_http_req_host(v->req));
@@ -629,23 +805,10 @@ static void request_begin(struct vconn *v)
 	}
 	p = rt->owner;
 	snprintf(v->proxy, sizeof(v->proxy), "%s", p->name);
-	w = calloc(1, sizeof(*w));
-	if (!w) {
-		own_reply(v, 502, "out of memory");
-		return;
-	}
-	w->proxy = p;
-	w->attach = http_attach;
-	w->on_free = http_waiter_gone;
-	w->ctx = v;
-	snprintf(w->src, sizeof(w->src), "%s", v->ip);
-	w->src_port = v->port;
-	w->dst_port = v->vh->port;
-	v->waiter = w;
-	v->phase = V_WAIT;
-	/* The user's bytes wait in its input meanwhile: one reader only. */
-	bufferevent_disable(v->user, EV_READ);
-	relay_client_take_work(p->client, w);
+	if (!p->http_id)
+		p->http_id = ++v->vh->next_proxy_id;
+	v->px_id = p->http_id;
+	work_find(v, p, false);
 }
 
 static bool user_step_phase(struct vconn *v, struct evbuffer *in, struct evbuffer *out,
@@ -735,6 +898,7 @@ static bool user_step_phase(struct vconn *v, struct evbuffer *in, struct evbuffe
 				return false;
 			}
 			v->up += used;
+			v->body_up += used;
 		}
 		if (rc < 0) {
 			vconn_close(v, "malformed request body");
@@ -758,12 +922,14 @@ static bool user_step_phase(struct vconn *v, struct evbuffer *in, struct evbuffe
 	return false;
 }
 
-/* Read the user's bytes as far as the phase allows, then read from the
- * socket only when more are wanted. */
+/* Read the user's bytes as far as the phase allows, then write what that
+ * queued. The user's connection keeps reading in every phase: what the
+ * phase cannot take yet waits in its input, which stops growing at HIGH_WM
+ * (its read watermark), so reading is never switched off and on per
+ * request (two epoll_ctl calls each). */
 static void user_process(struct vconn *v)
 {
 	struct evbuffer *in, *out;
-	bool want;
 
 	if (v->in_user || v->closing)
 		return;
@@ -773,24 +939,12 @@ static void user_process(struct vconn *v)
 	while (!v->closing && user_step(v, in, out))
 		;
 	v->in_user = false;
-	if (v->closing || v->phase == V_CLOSING)
+	if (v->closing)
 		return;
-	switch (v->phase) {
-	case V_HEAD:
-	case V_DISCARD:
-		want = evbuffer_get_length(out) < HIGH_WM;
-		break;
-	case V_EXCHANGE:
-		want = !v->req_done && !v->up_paused;
-		break;
-	default:
-		want = false;
-		break;
-	}
-	if (want && !v->user_eof)
-		bufferevent_enable(v->user, EV_READ);
-	else
-		bufferevent_disable(v->user, EV_READ);
+	if (v->work)
+		flush_now(v->work);
+	if (v->phase != V_CLOSING)
+		flush_now(v->user);
 }
 
 static void on_user_read(struct bufferevent *bev, void *arg)
@@ -821,6 +975,7 @@ static void on_user_write(struct bufferevent *bev, void *arg)
 			linger_start(v);
 		return;
 	}
+	write_drained(bev);
 	if (v->down_paused) {
 		v->down_paused = false;
 		bufferevent_enable(v->work, EV_READ);
@@ -845,6 +1000,14 @@ static void on_user_event(struct bufferevent *bev, short what, void *arg)
 			vconn_close(v, "the user closed mid-request");
 		else if (v->phase == V_CLOSING)
 			vconn_close(v, NULL);
+		return;
+	}
+	if ((what & (BEV_EVENT_TIMEOUT | BEV_EVENT_READING)) ==
+	    (BEV_EVENT_TIMEOUT | BEV_EVENT_READING) &&
+	    (v->phase == V_WAIT || (v->phase == V_EXCHANGE && v->req_done))) {
+		/* A user waiting for its answer sends nothing: the exchange
+		 * has its own timers. libevent stopped reading: go on. */
+		bufferevent_enable(bev, EV_READ);
 		return;
 	}
 	vconn_close(v, (what & BEV_EVENT_TIMEOUT) ? "user timed out" : "user connection failed");
@@ -879,13 +1042,24 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	relay_peer_split(sa, v->ip, sizeof(v->ip), &v->port);
+	{
+		struct sockaddr_storage local;
+		socklen_t ll = sizeof(local);
+
+		v->dst_port = vh->port;
+		if (getsockname(fd, (struct sockaddr *)&local, &ll) == 0)
+			relay_peer_split((struct sockaddr *)&local, v->dst, sizeof(v->dst),
+					 &v->dst_port);
+	}
 	snprintf(v->who, sizeof(v->who), strchr(v->ip, ':') ? "[%s]:%u" : "%s:%u", v->ip, v->port);
 	bufferevent_setcb(v->user, on_user_read, on_user_write, on_user_event, v);
-	bufferevent_setwatermark(v->user, EV_WRITE, HIGH_WM / 2, 0);
+	bufferevent_setwatermark(v->user, EV_READ, 0, HIGH_WM);
+	bufferevent_setwatermark(v->user, EV_WRITE, 0, 0);
 	/* Idle keep-alive connections, slow heads and bodies, and users that
 	 * stop reading all end after vhostHTTPTimeout. */
 	bufferevent_set_timeouts(v->user, &vh->timeout, &vh->timeout);
-	bufferevent_enable(v->user, EV_READ | EV_WRITE);
+	bufferevent_disable(v->user, EV_WRITE);   /* flush_now writes */
+	bufferevent_enable(v->user, EV_READ);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)

@@ -17,10 +17,12 @@ import os
 import statistics
 import sys
 
+NGINX2 = "nginx stream x2 (chained)"
 TPUT_PATHS = [
     ("direct", "direct (loopback)"),
     ("socat", "socat"),
     ("nginx", "nginx stream"),
+    ("nginx2", NGINX2),
     ("relay", "burrowd+burrow"),
     ("relay_enc", "burrowd+burrow, useEncryption"),
 ]
@@ -28,6 +30,7 @@ PING_PATHS = [
     ("direct", "direct"),
     ("socat", "socat"),
     ("nginx", "nginx stream"),
+    ("nginx2", NGINX2),
     ("relay", "burrowd+burrow"),
     ("relay_enc", "burrowd+burrow, useEncryption"),
 ]
@@ -35,12 +38,14 @@ SPLIT_PATHS = [
     ("direct", "direct"),
     ("socat", "socat"),
     ("nginx", "nginx stream"),
+    ("nginx2", NGINX2),
     ("relay", "burrowd+burrow"),
 ]
 CONNECT_PATHS = [
     ("direct", "direct"),
     ("socat", "socat (fork per connection)"),
     ("nginx", "nginx stream"),
+    ("nginx2", NGINX2),
     ("relay_warm", "burrowd+burrow, poolCount 5"),
     ("relay_cold", "burrowd+burrow, poolCount 0"),
 ]
@@ -97,7 +102,7 @@ def throughput(d, meta, targets):
           f"about {meta.get('other_load_tput', '?')}% of the CPUs meanwhile")
     print()
     hdr = (f"{'path':32} {'streams':>7} {'Gbit/s':>8} {'×direct':>8} {'×socat':>7} "
-           f"{'×nginx':>7} {'fwd CPU s/GB':>14}")
+           f"{'×nginx':>7} {'×nginx2':>8} {'fwd CPU s/GB':>14}")
     print(hdr)
     print("-" * len(hdr))
     med = {}
@@ -120,10 +125,11 @@ def throughput(d, meta, targets):
             print(f"{label:32} {streams:>7} {m:>8.2f} "
                   f"{fnum(ratio(m, med.get(('direct', streams)))):>8} "
                   f"{fnum(ratio(m, med.get(('socat', streams)))):>7} "
-                  f"{fnum(ratio(m, med.get(('nginx', streams)))):>7} {cpu:>14}")
+                  f"{fnum(ratio(m, med.get(('nginx', streams)))):>7} "
+                  f"{fnum(ratio(m, med.get(('nginx2', streams)))):>8} {cpu:>14}")
         print()
     print("fwd CPU s/GB: CPU seconds the forwarding processes used per GB carried "
-          "(relay: burrowd+burrow).")
+          "(relay: burrowd+burrow; nginx x2: front+back).")
     for e in errors:
         print(f"error: {e}")
     targets.errors += len(errors)
@@ -135,9 +141,14 @@ def throughput(d, meta, targets):
     for streams in (1, 8):
         r = med.get(("relay", streams))
         n = med.get(("nginx", streams))
+        n2 = med.get(("nginx2", streams))
+        s = "s" if streams > 1 else ""
         targets.add(None if r is None or n is None else r >= n,
-                    f"throughput, {streams} stream{'s' if streams > 1 else ''}: relay "
-                    f"{fnum(r)} Gbit/s >= nginx {fnum(n)} Gbit/s")
+                    f"throughput, {streams} stream{s}: relay {fnum(r)} Gbit/s >= nginx "
+                    f"{fnum(n)} Gbit/s")
+        targets.add(None if r is None or n2 is None else r >= n2,
+                    f"(same topology) throughput, {streams} stream{s}: relay {fnum(r)} Gbit/s "
+                    f">= nginx x2 {fnum(n2)} Gbit/s")
 
 
 def latency(d, meta, targets):
@@ -195,10 +206,14 @@ def latency(d, meta, targets):
                               ("connect", "relay_warm", "connect (warm pool)")):
         r = data.get((test, path))
         n = data.get((test, "nginx"))
+        n2 = data.get((test, "nginx2"))
         for i, p in ((0, "p50"), (1, "p99")):
             targets.add(None if not r or not n else r[i] <= n[i],
                         f"latency, {label} {p}: relay {fnum(r and r[i], 1)} µs <= nginx "
                         f"{fnum(n and n[i], 1)} µs")
+            targets.add(None if not r or not n2 else r[i] <= n2[i],
+                        f"(same topology) latency, {label} {p}: relay {fnum(r and r[i], 1)} µs "
+                        f"<= nginx x2 {fnum(n2 and n2[i], 1)} µs")
 
 
 def memory(d, meta, targets):
@@ -254,24 +269,29 @@ def http(d, meta, targets):
         targets.add(None, "http: skipped")
         return
     data = {r[0]: r for r in rows(os.path.join(d, "http.tsv"))}
-    hdr = f"{'path':32} {'req/s':>10} {'×direct':>8} {'×nginx':>7} {'p50 ms':>7} " \
-          f"{'p99 ms':>7} {'errors':>7}"
+    hdr = f"{'path':32} {'req/s':>10} {'×direct':>8} {'×nginx':>7} {'×nginx2':>8} " \
+          f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>7}"
     print(hdr)
     print("-" * len(hdr))
     rps = {k: float(v[1]) for k, v in data.items() if v[1]}
     for path, label in (("direct", "direct to the backend"), ("nginx", "nginx proxy_pass"),
+                        ("nginx2", "nginx proxy_pass -> nginx stream"),
                         ("relay", "burrowd vhost + burrow")):
         v = data.get(path)
         if not v:
             continue
         print(f"{label:32} {rps.get(path, 0):>10,.0f} "
               f"{fnum(ratio(rps.get(path), rps.get('direct'))):>8} "
-              f"{fnum(ratio(rps.get(path), rps.get('nginx'))):>7} {v[2]:>7} {v[3]:>7} "
+              f"{fnum(ratio(rps.get(path), rps.get('nginx'))):>7} "
+              f"{fnum(ratio(rps.get(path), rps.get('nginx2'))):>8} {v[2]:>7} {v[3]:>7} "
               f"{v[4]:>7}")
     print()
-    r, n = rps.get("relay"), rps.get("nginx")
+    r, n, n2 = rps.get("relay"), rps.get("nginx"), rps.get("nginx2")
     targets.add(None if r is None or n is None else r >= n,
                 f"http: burrowd {fnum(r, 0)} req/s >= nginx {fnum(n, 0)} req/s")
+    targets.add(None if r is None or n2 is None else r >= n2,
+                f"(same topology) http: burrowd {fnum(r, 0)} req/s >= nginx proxy_pass -> "
+                f"nginx stream {fnum(n2, 0)} req/s")
 
 
 def main():
@@ -282,7 +302,8 @@ def main():
     latency(d, meta, targets)
     memory(d, meta, targets)
     http(d, meta, targets)
-    print("Targets (issue 4):")
+    print("Targets (issue 4; the lines marked \"same topology\" compare with two chained "
+          "nginx, for information):")
     for line in targets.lines:
         print(f"  {line}")
     return 1 if targets.errors else 0

@@ -6,8 +6,13 @@
 # burrowd's own 404 and a HEAD); 1 MiB POSTs (Content-Length and chunked)
 # compared with cmp, plain and with useEncryption (no plaintext on the wire);
 # an Upgrade relayed as a tunnel; burrowd's own 400, 401, 404, 431, 502
-# (service down, no work connection) and 504 pages; a slow reader of 64 MiB
-# with burrowd's memory bounded; routes gone with the client.
+# (service down, no work connection: two different pages) and 504 pages; a
+# slow reader of 64 MiB with burrowd's memory bounded; routes gone with the
+# client. Work connections are kept for the proxy's next request (the
+# service sees one connection), except after "Connection: close" and after
+# vhostHTTPTimeout idle; a kept connection the service drops under a request
+# is retried on a fresh one; START_WORK_CONN carries the user's address and
+# the one it connected to.
 #
 #   curl / raw.py --> burrowd :HTTP (Host, path) ==work conn==> burrow --> backend.py bN
 #                 <--                            <==           <==     <--
@@ -20,8 +25,11 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8"
 command -v curl >/dev/null || { echo "curl not installed: skipped"; exit 77; }
 
 # backend.py NAME: an HTTP/1.1 service that describes each request it gets
-# (method, path, headers), echoes POST bodies, answers /slow?s=N late, sends
-# N bytes for /big?n=N, and echoes upper-cased bytes after an Upgrade.
+# (method, path, headers, and peer=PORT: the port of the connection it came
+# on), echoes POST bodies, answers /slow?s=N late, sends N bytes for
+# /big?n=N, and echoes upper-cased bytes after an Upgrade. /close answers
+# with "Connection: close" and closes; after /arm-drop, the next request on
+# that connection is read and the connection closed without an answer.
 cat >"$E2E_TMP/backend.py" <<'PY'
 import sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +52,20 @@ class H(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def do_GET(self):
+        if getattr(self, "drop_next", False):
+            self.close_connection = True
+            return
+        if self.path == "/arm-drop":
+            self.drop_next = True
+        if self.path == "/close":
+            body = b"closing\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+            return
         if self.path.startswith("/big?n="):
             n = int(self.path.split("=")[1])
             self.send_response(200)
@@ -68,7 +90,8 @@ class H(BaseHTTPRequestHandler):
                 self.wfile.write(data.upper())
             self.close_connection = True
             return
-        lines = ["backend=%s" % name, "method=%s" % self.command, "path=%s" % self.path]
+        lines = ["backend=%s" % name, "method=%s" % self.command, "path=%s" % self.path,
+                 "peer=%d" % self.client_address[1]]
         lines += ["header %s: %s" % (k.lower(), v) for k, v in self.headers.items()]
         self.reply(("\n".join(lines) + "\n").encode())
 
@@ -218,6 +241,7 @@ vhostHTTPPort = $http_port
 vhostHTTPTimeout = 3
 subDomainHost = "burrow.test"
 auth.token = "http"
+log.level = "debug"
 CONF
 e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
 e2e_wait_log burrowd 'control listening on 127\.0\.0\.1:[0-9]+'
@@ -234,6 +258,7 @@ serverAddr = "127.0.0.1"
 serverPort = $(e2e_port burrowd)
 auth.token = "http"
 transport.poolCount = 2
+log.level = "debug"
 
 [[proxies]]
 name = "web1"
@@ -363,6 +388,50 @@ expect "$out" '404 Not Found' "404 with a 200 kB body"
 expect "$out" '^path=/after-drop$' "the GET after a dropped 200 kB body"
 echo "ok: the connection goes on after a 404 with a body and a HEAD"
 
+# 3b. Work connections are kept for the proxy's next request: two requests
+# on one user connection, then one on another user connection, reach the
+# service on one connection (the same peer port), and burrowd says so.
+peer() { sed -nE 's/^peer=([0-9]+)$/\1/p' <<<"$1" | head -n1; }
+out=$(curl -sS --max-time 20 -H "Host: one.example.com" "$url/k1" \
+  --next -H "Host: one.example.com" "$url/k2") || e2e_fail "two kept-alive requests failed"
+k1=$(grep -E '^peer=' <<<"$out" | sed -n '1s/peer=//p')
+k2=$(grep -E '^peer=' <<<"$out" | sed -n '2s/peer=//p')
+[ -n "$k1" ] && [ "$k1" = "$k2" ] ||
+  e2e_fail "two requests on one user connection took two work connections: $out"
+k3=$(peer "$(get one.example.com /k3)")
+[ "$k3" = "$k1" ] || e2e_fail "a second user connection did not reuse the kept work connection ($k3, $k1)"
+grep -Eq 'relay: http proxy web1: 127\.0\.0\.1:[0-9]+: request [0-9]+ on a kept work connection' \
+  "$E2E_TMP/burrowd.log" || e2e_fail "burrowd did not log the reuse of a work connection"
+# burrow was told where the users came from and where they connected to.
+grep -Eq "burrow: proxy web1: work connection [0-9]+ starts for 127\.0\.0\.1:[0-9]+ \(to 127\.0\.0\.1:$http_port\)" \
+  "$E2E_TMP/burrow.log" || e2e_fail "START_WORK_CONN did not carry the user's and the vhost's addresses"
+# A response with "Connection: close" ends its work connection: the next
+# request goes on another one.
+out=$(get one.example.com /close -i)
+expect "$out" '^Connection: close' "the service's Connection: close reaches the user"
+k4=$(peer "$(get one.example.com /after-close)")
+[ -n "$k4" ] && [ "$k4" != "$k1" ] || e2e_fail "a work connection was kept after Connection: close ($k4)"
+# The service drops a kept connection just as a request comes: the request
+# (a GET, no body) goes again on a fresh connection and is answered.
+k5=$(peer "$(get one.example.com /arm-drop)")
+[ "$k5" = "$k4" ] || e2e_fail "the work connection was not kept after /after-close ($k5, $k4)"
+out=$(get one.example.com /dropped)
+expect "$out" '^path=/dropped$' "a request the service dropped on a kept connection"
+expect "$out" '^status=200$' "a request the service dropped on a kept connection: status"
+[ "$(peer "$out")" != "$k5" ] || e2e_fail "the retried request went on the dropped connection"
+grep -Eq 'relay: http proxy web1: 127\.0\.0\.1:[0-9]+: kept work connection failed .*: sending the request again on a fresh one' \
+  "$E2E_TMP/burrowd.log" || e2e_fail "burrowd did not log the retry"
+# A kept connection idle for vhostHTTPTimeout (3 s) is closed, and burrow's
+# side of it ends cleanly.
+k6=$(peer "$(get one.example.com /before-idle)")
+idle_before=$(grep -c 'relay: http proxy web1: kept work connection closed after [0-9]* requests: idle for vhostHTTPTimeout' \
+  "$E2E_TMP/burrowd.log" || true)
+e2e_wait_count burrowd 'relay: http proxy web1: kept work connection closed after [0-9]+ requests: idle for vhostHTTPTimeout' \
+  $((idle_before + 1))
+k7=$(peer "$(get one.example.com /after-idle)")
+[ -n "$k7" ] && [ "$k7" != "$k6" ] || e2e_fail "an idle work connection was used after vhostHTTPTimeout ($k7)"
+echo "ok: work connections kept per proxy, not after Connection: close or idle, retried when dropped"
+
 # 4. Basic auth: 401 with WWW-Authenticate, then 200 with the credentials.
 out=$(get two.example.com /private -i)
 expect "$out" '^HTTP/1.1 401' "no credentials"
@@ -466,6 +535,7 @@ echo "ok: 504 after vhostHTTPTimeout"
 e2e_kill b4
 out=$(get three.example.com /gone)
 expect "$out" '^status=502$' "service down"
+expect "$out" 'its client is connected, but the service behind it refused' "the 502 page for a service down"
 expect "$(get three.example.com /api/still-up)" '^backend=b3$' "the other location still works"
 echo "ok: 502 when the service is down"
 
@@ -491,6 +561,7 @@ t0=$(date +%s)
 out=$(get frozen.example.com /cold)
 kill -CONT "${E2E_PID[frozen]}"
 expect "$out" '^status=502$' "a client that sends no work connection"
+expect "$out" 'its client is not connected or did not answer' "the 502 page for a silent client"
 [ $(($(date +%s) - t0)) -ge 9 ] || e2e_fail "the 502 came before userConnTimeout"
 e2e_stop frozen
 echo "ok: 502 when no work connection comes"
