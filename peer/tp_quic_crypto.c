@@ -33,10 +33,12 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <string.h>
+#ifdef BW_TP_QUIC_DEBUG
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
+#endif
 
 #include <sodium.h>
 

@@ -78,7 +78,9 @@ struct peer_tp {
 	uint64_t max_streams;
 	uint64_t now_us, start_us;
 	ngtcp2_tstamp ts;              /* now, in ngtcp2's nanoseconds */
-	ngtcp2_tstamp pace_ts;         /* no new stream data before this (flush) */
+	double credit;                 /* the pacer's tokens, bytes (flush) */
+	ngtcp2_tstamp credit_ts;       /* when they were last added */
+	ngtcp2_tstamp pace_ts;         /* when a quantum will have accrued, or 0 */
 	/* Fixed placeholder addresses: the session owns the real path. */
 	struct {
 		ngtcp2_path path;
