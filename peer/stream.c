@@ -142,16 +142,22 @@ static void pump_down(struct session_stream *st)
 {
 	struct peer_session *s = st->s;
 	struct evbuffer *out;
-	uint8_t buf[STREAM_CHUNK];
 
 	if (!st->has_id || st->gone || st->remote_eof || st->connecting || !st->local)
 		return;
 	out = bufferevent_get_output(st->local);
 	while (evbuffer_get_length(out) < SESSION_STREAM_HIGH_WM) {
-		ssize_t r = s->tpo->stream_read(s->tp, st->id, buf, sizeof(buf));
+		/* Read straight into the socket's output buffer: no bounce copy. */
+		struct evbuffer_iovec v;
+		ssize_t r;
 
+		if (evbuffer_reserve_space(out, STREAM_CHUNK, &v, 1) < 1)
+			break;
+		r = s->tpo->stream_read(s->tp, st->id, v.iov_base,
+					v.iov_len < STREAM_CHUNK ? v.iov_len : STREAM_CHUNK);
+		v.iov_len = r > 0 ? (size_t)r : 0;
+		evbuffer_commit_space(out, &v, 1);
 		if (r > 0) {
-			evbuffer_add(out, buf, (size_t)r);
 			st->down += (uint64_t)r;
 			s->rx_bytes += (uint64_t)r;
 			continue;
