@@ -42,6 +42,8 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 #include <nice/agent.h>
@@ -57,6 +59,11 @@
 #define LOCAL_ADDRS_MAX 64      /* NICE_CANDIDATE_MAX_LOCAL_ADDRESSES */
 #define EV_MAX 256              /* queued control events per agent */
 #define SOCKBUF (4 << 20)       /* asked for on the selected socket */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103         /* linux/udp.h, Linux 4.18 */
+#endif
+#define GSO_SEGS_MAX 64         /* UDP_MAX_SEGMENTS before Linux 6.9 */
+#define GSO_BYTES_MAX 64000     /* one UDP datagram before segmentation */
 
 enum ev_kind { EV_CAND, EV_GATHERED, EV_SELECTED, EV_FAILED };
 
@@ -90,6 +97,17 @@ struct peer_ice {
 	struct ice_ev *evs, **evs_tail;
 	unsigned n_evs;
 	uint64_t sent, recv, dropped, keepalives;
+
+	/* The selected pair, for peer_ice_sendv's own system calls: libnice
+	 * sends one datagram per sendmsg and cannot ask for UDP GSO. Sending on
+	 * its socket is safe: libnice only reads it (and sends its STUN on it),
+	 * and the socket lives until the stream is removed, after
+	 * peer_ice_free drops this reference. */
+	GSocket *dsock;
+	struct sockaddr_storage dto;
+	socklen_t dto_len;
+	bool gso_off;                      /* the kernel refused UDP_SEGMENT */
+	uint64_t gso_sends;
 };
 
 /* The one writer of ice->state: new -> checking -> selected, and failed
@@ -261,28 +279,45 @@ static void on_recv(NiceAgent *agent, guint stream, guint component, guint len,
  * Delivery of control events, timers.
  */
 
+static void direct_unbind(struct peer_ice *ice)
+{
+	if (ice->dsock)
+		g_object_unref(ice->dsock);
+	ice->dsock = NULL;
+}
+
 static void fail(struct peer_ice *ice, int rc, const char *why)
 {
 	if (ice->state == ICE_FAILED)
 		return;
 	state_set(ice, ICE_FAILED);
+	direct_unbind(ice);
 	event_del(ice->timeout);
 	event_del(ice->keepalive);
 	ice->cbs.failed(ice->arg, rc, why);
 }
 
-static void tune_socket(struct peer_ice *ice)
+/* Take the selected pair's socket and address for peer_ice_sendv; ask for
+ * big socket buffers once. */
+static void direct_bind(struct peer_ice *ice, const struct sockaddr_storage *remote)
 {
 	GSocket *s = nice_agent_get_selected_socket(ice->agent, ice->stream, 1);
 	int size = SOCKBUF;
 
+	if (ice->dsock)
+		g_object_unref(ice->dsock);
+	ice->dsock = s;
 	if (!s)
 		return;
-	/* Best effort: the kernel caps it at net.core.[rw]mem_max. Only a
-	 * setsockopt: the socket stays libnice's (see ice-glib.md). */
-	(void)setsockopt(g_socket_get_fd(s), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-	(void)setsockopt(g_socket_get_fd(s), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-	g_object_unref(s);
+	ice->dto = *remote;
+	ice->dto_len = remote->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						     : sizeof(struct sockaddr_in);
+	if (!ice->sockbuf_done) {
+		/* Best effort: the kernel caps it at net.core.[rw]mem_max. */
+		ice->sockbuf_done = true;
+		(void)setsockopt(g_socket_get_fd(s), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+		(void)setsockopt(g_socket_get_fd(s), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+	}
 }
 
 static void keepalive_arm(struct peer_ice *ice, int64_t now)
@@ -312,10 +347,7 @@ static void handle_ev(struct peer_ice *ice, struct ice_ev *ev)
 			break;
 		state_set(ice, ICE_SELECTED);
 		event_del(ice->timeout);
-		if (!ice->sockbuf_done) {
-			ice->sockbuf_done = true;
-			tune_socket(ice);
-		}
+		direct_bind(ice, &ev->pair.remote);
 		ev->pair.elapsed_ms = ice->start_ms ? bw_now_ms() - ice->start_ms : 0;
 		ev->pair.n_local = ice->n_local;
 		ev->pair.n_remote = ice->n_remote;
@@ -759,12 +791,95 @@ static int send_error(GError *err)
 	return rc;
 }
 
-int peer_ice_sendv(struct peer_ice *ice, const struct iovec *pkts, size_t n)
+/* Through libnice: one sendmsg per datagram (or sendmmsg). */
+static int nice_sendv(struct peer_ice *ice, const struct iovec *pkts, size_t n)
 {
-	NiceOutputMessage msgs[64];
-	GOutputVector vecs[64];
+	NiceOutputMessage msgs[PEER_ICE_BATCH_MAX];
+	GOutputVector vecs[PEER_ICE_BATCH_MAX];
 	GError *err = NULL;
 	gint sent;
+
+	for (size_t i = 0; i < n; i++) {
+		vecs[i].buffer = pkts[i].iov_base;
+		vecs[i].size = pkts[i].iov_len;
+		msgs[i].buffers = &vecs[i];
+		msgs[i].n_buffers = 1;
+	}
+	/* libnice: agent mutex, the selected pair, then sendmsg on its socket. */
+	sent = nice_agent_send_messages_nonblocking(ice->agent, ice->stream, 1, msgs, (guint)n,
+						    NULL, &err);
+	if (sent < 0)
+		return send_error(err);
+	return sent ? sent : -EAGAIN;
+}
+
+/*
+ * On the selected pair's socket ourselves: one sendmmsg for the batch, each
+ * message a run of datagrams of one size (the last may be shorter) sent as
+ * one UDP GSO buffer, which the kernel cuts into datagrams at the last
+ * moment (or never, on loopback and veth, when the receiver asked for GRO):
+ * one route lookup and one trip down the stack per run instead of per
+ * datagram. A kernel or device without GSO (EIO, EINVAL) gets one message
+ * per datagram from then on.
+ */
+static int direct_sendv(struct peer_ice *ice, const struct iovec *pkts, size_t n)
+{
+	struct mmsghdr mm[PEER_ICE_BATCH_MAX];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} cm[PEER_ICE_BATCH_MAX];
+	size_t runs[PEER_ICE_BATCH_MAX], nm = 0, done = 0;
+	int fd = g_socket_get_fd(ice->dsock), r;
+
+	memset(mm, 0, sizeof(mm[0]) * n);
+	for (size_t i = 0; i < n; nm++) {
+		size_t seg = pkts[i].iov_len, j = i + 1, bytes = seg;
+		struct msghdr *m = &mm[nm].msg_hdr;
+
+		while (!ice->gso_off && j < n && j - i < GSO_SEGS_MAX &&
+		       pkts[j].iov_len <= seg && bytes + pkts[j].iov_len <= GSO_BYTES_MAX) {
+			bytes += pkts[j].iov_len;
+			if (pkts[j++].iov_len < seg)
+				break;      /* only the last may be shorter */
+		}
+		m->msg_name = &ice->dto;
+		m->msg_namelen = ice->dto_len;
+		m->msg_iov = (struct iovec *)&pkts[i];
+		m->msg_iovlen = j - i;
+		if (j - i > 1) {
+			struct cmsghdr *c;
+
+			m->msg_control = cm[nm].buf;
+			m->msg_controllen = sizeof(cm[nm].buf);
+			c = CMSG_FIRSTHDR(m);
+			c->cmsg_level = SOL_UDP;
+			c->cmsg_type = UDP_SEGMENT;
+			c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+			*(uint16_t *)(void *)CMSG_DATA(c) = (uint16_t)seg;
+			ice->gso_sends++;
+		}
+		runs[nm] = j - i;
+		i = j;
+	}
+	r = sendmmsg(fd, mm, (unsigned)nm, MSG_DONTWAIT);
+	if (r < 0) {
+		if ((errno == EIO || errno == EINVAL || errno == ENOPROTOOPT) && !ice->gso_off &&
+		    nm < n) {
+			ice->gso_off = true;
+			return direct_sendv(ice, pkts, n);
+		}
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ? -EAGAIN
+										    : -errno;
+	}
+	for (int k = 0; k < r; k++)
+		done += runs[k];
+	return (int)done;
+}
+
+int peer_ice_sendv(struct peer_ice *ice, const struct iovec *pkts, size_t n)
+{
+	int sent;
 
 	if (!ice || (!pkts && n))
 		return BW_E_INVAL;
@@ -772,26 +887,19 @@ int peer_ice_sendv(struct peer_ice *ice, const struct iovec *pkts, size_t n)
 		return BW_E_CLOSED;
 	if (ice->state != ICE_SELECTED)
 		return BW_E_AGAIN;
-	if (n > BW_ARRAY_LEN(msgs))
-		n = BW_ARRAY_LEN(msgs);
+	if (n > PEER_ICE_BATCH_MAX)
+		n = PEER_ICE_BATCH_MAX;
 	if (n == 0)
 		return 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		if (pkts[i].iov_len == 0 || pkts[i].iov_len > PEER_ICE_DGRAM_MAX)
 			return BW_E_TOO_BIG;
-		vecs[i].buffer = pkts[i].iov_base;
-		vecs[i].size = pkts[i].iov_len;
-		msgs[i].buffers = &vecs[i];
-		msgs[i].n_buffers = 1;
-	}
-	/* libnice: agent mutex, the selected pair, then sendmsg or sendmmsg on
-	 * its socket. */
-	sent = nice_agent_send_messages_nonblocking(ice->agent, ice->stream, 1, msgs, (guint)n,
-						    NULL, &err);
+	if (ice->dsock && !g_socket_is_closed(ice->dsock))
+		sent = direct_sendv(ice, pkts, n);
+	else
+		sent = nice_sendv(ice, pkts, n);
 	if (sent < 0)
-		return send_error(err);
-	if (sent == 0)
-		return -EAGAIN;
+		return sent;
 	ice->sent += (uint64_t)sent;
 	ice->last_send_ms = bw_now_ms();
 	return sent;
@@ -817,6 +925,7 @@ void peer_ice_stats(const struct peer_ice *ice, struct peer_ice_stats *st)
 	st->recv = ice->recv;
 	st->recv_dropped = ice->dropped;
 	st->keepalives = ice->keepalives;
+	st->gso_sends = ice->gso_sends;
 }
 
 void peer_ice_free(struct peer_ice *ice)
@@ -826,6 +935,7 @@ void peer_ice_free(struct peer_ice *ice)
 	if (!ice)
 		return;
 	g = ice->g;
+	direct_unbind(ice);
 	event_free(ice->timeout);
 	event_free(ice->keepalive);
 	for (unsigned i = 0; i < ice->n_held; i++)

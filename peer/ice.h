@@ -24,6 +24,7 @@
 #define PEER_ICE_LINE_MAX 256      /* a candidate line, without its NUL */
 #define PEER_ICE_REMOTE_MAX 32     /* remote candidates accepted per agent */
 #define PEER_ICE_DGRAM_MAX 1500    /* largest datagram sent or delivered */
+#define PEER_ICE_BATCH_MAX 64      /* datagrams per peer_ice_sendv */
 
 struct event_base;
 struct peer_ice;
@@ -122,14 +123,17 @@ int peer_ice_remote_done(struct peer_ice *ice);
  * BW_E_CLOSED after failed. Safe from callbacks. */
 int peer_ice_send(struct peer_ice *ice, const uint8_t *pkt, size_t len);
 
-/* Send up to n datagrams in one system call (sendmmsg); returns how many
- * went (>= 0, fewer if the socket buffer filled) or a negative code. */
+/* Send up to n (at most PEER_ICE_BATCH_MAX) datagrams, in order, in one
+ * system call: runs of equal size go as one UDP GSO buffer where the kernel
+ * allows it. Returns how many went (fewer if the socket buffer filled),
+ * -EAGAIN if none did, or the codes of peer_ice_send. */
 int peer_ice_sendv(struct peer_ice *ice, const struct iovec *pkts, size_t n);
 
 struct peer_ice_stats {
 	uint64_t sent, recv;           /* datagrams */
 	uint64_t recv_dropped;         /* larger than PEER_ICE_DGRAM_MAX */
 	uint64_t keepalives;           /* our extra keepalives (conf.keepalive_s) */
+	uint64_t gso_sends;            /* UDP GSO buffers of several datagrams */
 };
 void peer_ice_stats(const struct peer_ice *ice, struct peer_ice_stats *st);
 

@@ -91,44 +91,118 @@ void session_path_set(struct peer_session *s, enum peer_path next, const char *w
 
 /* --- Sending on the path -------------------------------------------------- */
 
+/* Sealed datagrams the owner's agent was not ready for, in order; dropped
+ * beyond SESSION_HELD_MAX like a full queue (the transport recovers). */
+static void session_hold(struct peer_session *s, const struct iovec *v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct session_held *h = NULL;
+
+		if (s->n_held < SESSION_HELD_MAX)
+			h = malloc(sizeof(*h) + v[i].iov_len);
+		if (!h) {
+			s->dropped++;
+			continue;
+		}
+		h->len = v[i].iov_len;
+		memcpy(h->data, v[i].iov_base, h->len);
+		s->held[s->n_held++] = h;
+	}
+}
+
+static void batch_send(struct peer_session *s)
+{
+	struct session_batch *b = s->batch;
+	unsigned i = 0;
+
+	if (!b || !b->n)
+		return;
+	while (i < b->n) {
+		int rc = s->ice ? peer_ice_sendv(s->ice, b->iov + i, b->n - i) : BW_E_CLOSED;
+
+		if (rc == BW_E_AGAIN) {
+			/* Our agent has not selected yet: keep them for
+			 * on_ice_selected rather than make the transport wait out
+			 * a retransmission. */
+			session_hold(s, b->iov + i, b->n - i);
+			break;
+		}
+		if (rc <= 0) {
+			s->dropped += b->n - i; /* a full socket buffer: like a full queue */
+			break;
+		}
+		i += (unsigned)rc;
+	}
+	b->n = 0;
+}
+
+/* Come back when this pass of the loop is done with the session. */
+static void session_io_soon(struct peer_session *s)
+{
+	if (!s->io_pending) {
+		s->io_pending = true;
+		event_active(s->io_ev, EV_TIMEOUT, 0);
+	}
+}
+
+/* The end of a burst: the transport answers every datagram held since the
+ * first (one acknowledgement, not one per two packets), then what it and
+ * everything else wrote for the direct path goes in one batch. */
+static void on_session_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer_session *s = arg;
+
+	s->io_pending = false;
+	if (s->tp_held) {
+		s->tp_held = false;
+		if (s->tp) {
+			s->tpo->release(s->tp, peer_tp_now_us());
+			session_tp_kick(s);
+		}
+	}
+	batch_send(s);
+}
+
 static void dgram_send(struct peer_session *s, uint8_t kind, const uint8_t *hdr, size_t hlen,
 		       const uint8_t *data, size_t len)
 {
 	uint8_t pt[SESSION_DGRAM_MAX], ct[SESSION_DGRAM_MAX + BW_CRYPTO_DGRAM_OVERHEAD + 2];
-	size_t n;
+	bool direct = s->path == PEER_PATH_DIRECT && s->ice;
+	uint8_t *out = ct + 2;
+	size_t n, cap = sizeof(ct) - 2;
 
 	if (!s->cs || 1 + hlen + len > sizeof(pt))
 		return;
+	if (direct) {
+		if (!s->batch && !(s->batch = calloc(1, sizeof(*s->batch)))) {
+			s->dropped++;
+			return;
+		}
+		if (!s->batch->n)
+			session_io_soon(s);
+		out = s->batch->slot[s->batch->n];
+		cap = sizeof(s->batch->slot[0]);
+	}
 	pt[0] = kind;
 	if (hlen)
 		memcpy(pt + 1, hdr, hlen);
 	if (len)
 		memcpy(pt + 1 + hlen, data, len);
-	if (bw_crypto_dgram_seal(s->cs, pt, 1 + hlen + len, ct + 2, sizeof(ct) - 2, &n) < 0)
+	if (bw_crypto_dgram_seal(s->cs, pt, 1 + hlen + len, out, cap, &n) < 0)
 		return;
-	if (s->path == PEER_PATH_DIRECT && s->ice) {
-		int rc = peer_ice_send(s->ice, ct + 2, n);
-
-		if (rc == 0) {
-			s->pkts_direct++;
-		} else if (rc == BW_E_AGAIN && s->n_held < SESSION_HELD_MAX) {
-			/* Our agent has not selected yet: keep it for on_ice_selected
-			 * rather than make the transport wait out a retransmission. */
-			struct session_held *h = malloc(sizeof(*h) + n);
-
-			if (h) {
-				h->len = n;
-				memcpy(h->data, ct + 2, n);
-				s->held[s->n_held++] = h;
-			}
-		}
+	if (direct) {
+		s->batch->iov[s->batch->n].iov_base = out;
+		s->batch->iov[s->batch->n].iov_len = n;
+		if (++s->batch->n == PEER_ICE_BATCH_MAX)
+			batch_send(s);
 	} else if (s->relay) {
 		/* The relayed path is a byte stream: a 16-bit length per datagram. */
 		ct[0] = (uint8_t)(n >> 8);
 		ct[1] = (uint8_t)n;
 		if (evbuffer_get_length(bufferevent_get_output(s->relay)) < SESSION_RELAY_QUEUE_MAX)
 			bufferevent_write(s->relay, ct, n + 2);
-		/* else dropped like a full router queue: the transport recovers */
+		else
+			s->dropped++; /* like a full router queue: the transport recovers */
 	}
 }
 
@@ -194,6 +268,9 @@ static void session_free_now(struct peer_session *s)
 	if (s->tp)
 		s->tpo->free(s->tp);
 	peer_ice_free(s->ice);
+	if (s->io_ev)
+		event_free(s->io_ev);
+	free(s->batch);
 	if (s->relay)
 		bufferevent_free(s->relay);
 	proto_chan_free(s->relay_chan);
@@ -299,14 +376,20 @@ static void datagram_in(struct peer_session *s, const uint8_t *ct, size_t len,
 	if (!s->initiator && s->path != from)
 		session_path_set(s, from, from == PEER_PATH_DIRECT ? "the visitor sent direct" :
 				 "the visitor sent through burrowd");
-	if (from == PEER_PATH_DIRECT)
-		s->pkts_direct_in++;
 	switch (pt[0]) {
 	case SESSION_TP:
-		if (s->tp) {
-			s->tpo->input(s->tp, pt + 1, n - 1, peer_tp_now_us());
-			session_tp_kick(s);
+		if (!s->tp)
+			break;
+		if (!s->tp_held && s->tpo->hold) {
+			/* More may be waiting in the socket: answer them all at
+			 * the end of this pass (on_session_io). */
+			s->tpo->hold(s->tp);
+			s->tp_held = true;
+			session_io_soon(s);
 		}
+		s->tpo->input(s->tp, pt + 1, n - 1, peer_tp_now_us());
+		if (!s->tp_held)
+			session_tp_kick(s);
 		break;
 	case SESSION_DGRAM:
 		if (n >= 2 && (size_t)pt[1] + 2 <= n && pt[1] <= PROTO_ADDR_MAX) {
@@ -573,7 +656,6 @@ static void on_ice_selected(void *arg, const struct peer_ice_pair *pair)
 		 peer_ice_type_name(pair->local_type), peer_ice_type_name(pair->remote_type),
 		 pair->n_local, pair->n_remote, (long long)(bw_now_ms() - s->opened_ms));
 	log_info("burrow: %s: direct %s from %s (%s)", s->label, s->direct_remote, local, why);
-	s->direct_ready = true;
 	session_held_flush(s);
 	if (s->initiator) {
 		session_path_set(s, PEER_PATH_DIRECT, why);
@@ -585,8 +667,8 @@ static void on_ice_selected(void *arg, const struct peer_ice_pair *pair)
 static void session_held_flush(struct peer_session *s)
 {
 	for (unsigned i = 0; i < s->n_held; i++) {
-		if (s->ice && peer_ice_send(s->ice, s->held[i]->data, s->held[i]->len) == 0)
-			s->pkts_direct++;
+		if (!s->ice || peer_ice_send(s->ice, s->held[i]->data, s->held[i]->len) < 0)
+			s->dropped++;
 		free(s->held[i]);
 	}
 	s->n_held = 0;
@@ -598,7 +680,6 @@ static void on_ice_failed(void *arg, int rc, const char *why)
 	char buf[256];
 
 	log_info("burrow: %s: no direct path: %s", s->label, why);
-	s->direct_ready = false;
 	if (s->path == PEER_PATH_DIRECT) {
 		/* A direct path that dies falls back to the relay. */
 		session_path_set(s, s->relay ? PEER_PATH_RELAYED : PEER_PATH_PROBING,
@@ -698,7 +779,8 @@ static struct peer_session *session_new(struct peer *p, bool initiator, const ch
 	s->tp_timer = evtimer_new(p->base, on_tp_timer, s);
 	s->fallback_timer = evtimer_new(p->base, on_fallback_timer, s);
 	s->status_timer = event_new(p->base, -1, EV_PERSIST, session_on_status_timer, s);
-	if (!s->tpo || !s->tp_timer || !s->fallback_timer || !s->status_timer) {
+	s->io_ev = event_new(p->base, -1, 0, on_session_io, s);
+	if (!s->tpo || !s->tp_timer || !s->fallback_timer || !s->status_timer || !s->io_ev) {
 		*rc = s->tpo ? BW_E_NOMEM : BW_E_UNSUPPORTED;
 		session_free_now(s);
 		return NULL;

@@ -28,6 +28,15 @@
 
 enum { SESSION_TP = 1, SESSION_DGRAM = 2 };
 
+/* Sealed datagrams for the direct path, sent together when this pass of the
+ * event loop is done with the session (on_session_io) or the batch is full:
+ * one system call per burst (peer_ice_sendv). */
+struct session_batch {
+	unsigned n;
+	struct iovec iov[PEER_ICE_BATCH_MAX];
+	uint8_t slot[PEER_ICE_BATCH_MAX][PEER_ICE_DGRAM_MAX];
+};
+
 struct session_stream;
 struct session_udp;
 
@@ -68,7 +77,6 @@ struct peer_session {
 	int64_t opened_ms, path_since_ms;
 	struct peer_ice *ice;
 	const char *local_addrs[17];        /* p2p.localAddresses, NULL-terminated */
-	bool direct_ready;                  /* owner: ICE selected a pair */
 	char direct_remote[BW_ADDR_STRLEN];
 	struct bufferevent *relay;          /* the relayed path, once up */
 	struct proto_chan *relay_chan;      /* visitor: dialing it */
@@ -80,7 +88,11 @@ struct peer_session {
 	const struct peer_tp_ops *tpo;
 	struct peer_tp *tp;
 	bool tp_up;
+	bool tp_held;                       /* a burst of input waits for io_ev */
 	struct event *tp_timer;
+	struct session_batch *batch;        /* direct path, allocated on first use */
+	struct event *io_ev;                /* end of a loop pass: release, send */
+	bool io_pending;
 	struct session_stream *streams;
 	unsigned n_streams;
 
@@ -93,7 +105,8 @@ struct peer_session {
 	struct session_held *held[SESSION_HELD_MAX];
 	unsigned n_held;
 
-	uint64_t tx_bytes, rx_bytes, dropped, pkts_direct, pkts_direct_in;
+	uint64_t tx_bytes, rx_bytes;
+	uint64_t dropped;                   /* datagrams not sent, or not opened */
 	struct event *status_timer;
 	struct event *free_ev;
 

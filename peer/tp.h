@@ -89,6 +89,12 @@ struct peer_tp_ops {
 	/* Abort both directions now; stream_closed follows with rc < 0. */
 	int (*stream_reset)(struct peer_tp *tp, uint64_t id);
 	void (*stats)(const struct peer_tp *tp, struct peer_tp_stats *out);
+	/* Optional (NULL: the engine answers each input at once). Between hold
+	 * and release, input only takes datagrams in: no output, no callbacks;
+	 * release answers for all of them at once, e.g. one acknowledgement for
+	 * a burst instead of one per two packets. Holds do not nest. */
+	void (*hold)(struct peer_tp *tp);
+	void (*release)(struct peer_tp *tp, uint64_t now_us);
 };
 
 /* The engines this build has, by name ("quic", "sctp", "pseudotcp"); NULL if
