@@ -102,7 +102,7 @@ static bool stream_maybe_done(struct session_stream *st)
 	return true;
 }
 
-/* local -> stream */
+/* local -> stream: straight from the socket's input chains, no pullup. */
 static void pump_up(struct session_stream *st)
 {
 	struct peer_session *s = st->s;
@@ -112,23 +112,39 @@ static void pump_up(struct session_stream *st)
 		return;
 	in = bufferevent_get_input(st->local);
 	for (;;) {
-		size_t len = evbuffer_get_length(in), n = len < STREAM_CHUNK ? len : STREAM_CHUNK;
-		ssize_t w;
+		struct evbuffer_iovec v[4];
+		int nv = evbuffer_peek(in, STREAM_CHUNK, NULL, v, BW_ARRAY_LEN(v));
+		size_t took = 0;
+		bool full = false;
 
-		if (!n)
+		if (nv <= 0 || !evbuffer_get_length(in))
 			break;
-		w = s->tpo->stream_write(s->tp, st->id, evbuffer_pullup(in, (ssize_t)n), n);
-		if (w < 0) {
-			stream_abort(st, "stream write failed");
-			return;
+		if (nv > (int)BW_ARRAY_LEN(v))
+			nv = BW_ARRAY_LEN(v);
+		for (int i = 0; i < nv && !full; i++) {
+			ssize_t w = s->tpo->stream_write(s->tp, st->id, v[i].iov_base, v[i].iov_len);
+
+			if (w < 0) {
+				stream_abort(st, "stream write failed");
+				return;
+			}
+			took += (size_t)w;
+			full = (size_t)w < v[i].iov_len;
 		}
-		if (w == 0) {
+		if (!took && !full) {
+			/* Only empty chains in front (evbuffer_peek reports
+			 * them): make the data contiguous once. */
+			if (!evbuffer_pullup(in, -1))
+				break;
+			continue;
+		}
+		evbuffer_drain(in, took);
+		st->up += took;
+		s->tx_bytes += took;
+		if (full) {
 			bufferevent_disable(st->local, EV_READ); /* stream_writable resumes */
 			break;
 		}
-		evbuffer_drain(in, (size_t)w);
-		st->up += (uint64_t)w;
-		s->tx_bytes += (uint64_t)w;
 	}
 	if (st->eof_pending && !evbuffer_get_length(in)) {
 		st->local_eof = true;
@@ -246,6 +262,10 @@ static struct session_stream *stream_new(struct peer_session *s, struct bufferev
 	s->streams = st;
 	s->n_streams++;
 	bufferevent_setcb(bev, on_local_read, on_local_write, on_local_event, st);
+	/* libevent's default is 16 KiB per read and per write: a system call
+	 * per 16 KiB of a bulk stream. */
+	bufferevent_set_max_single_read(bev, SESSION_STREAM_HIGH_WM);
+	bufferevent_set_max_single_write(bev, SESSION_STREAM_HIGH_WM);
 	return st;
 }
 
