@@ -152,6 +152,9 @@ err_conf:
 	return rc < 0 ? 1 : cli.exit_code;
 }
 
+/* How long `burrow nat` waits for its NAT_REPORT to reach the socket. */
+#define NAT_FLUSH_MS 2000
+
 static void print_nat(struct bw_client *cli, const struct nat_result *r)
 {
 	char buf[NAT_FORMAT_MAX];
@@ -165,17 +168,31 @@ static void print_nat(struct bw_client *cli, const struct nat_result *r)
 		fputc('\n', stdout);
 	fflush(stdout);
 	cli->exit_code = r->udp == NAT_UDP_OK ? 0 : 1;
-	event_base_loopexit(cli->base, NULL);
 }
 
+/* Logged in: the NAT_REPORT is queued on the control connection; exit once
+ * it is written (on_nat_stopped), or burrowd would never see it. */
 static void on_nat_logged_in_done(void *arg, const struct nat_result *r)
 {
-	print_nat(arg, r);
+	struct bw_client *cli = arg;
+
+	print_nat(cli, r);
+	peer_stop(cli->peer, NAT_FLUSH_MS);
+}
+
+static void on_nat_stopped(void *arg)
+{
+	struct bw_client *cli = arg;
+
+	event_base_loopexit(cli->base, NULL);
 }
 
 static void on_nat_direct_done(const struct nat_result *r, void *arg)
 {
-	print_nat(arg, r);
+	struct bw_client *cli = arg;
+
+	print_nat(cli, r);
+	event_base_loopexit(cli->base, NULL);
 }
 
 /*
@@ -187,7 +204,7 @@ static int nat_main(int argc, char **argv)
 {
 	struct bw_client cli = {0};
 	struct peer_hooks hooks = { .fatal = on_fatal, .nat_done = on_nat_logged_in_done,
-				    .arg = &cli, .nat_only = 1 };
+				    .stopped = on_nat_stopped, .arg = &cli, .nat_only = 1 };
 	const char *path = NULL, *server = NULL;
 	int rc = 0;
 

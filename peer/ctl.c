@@ -63,6 +63,18 @@ static int backoff_next_ms(struct peer *p)
 	return base + jitter;
 }
 
+/* peer_stop's end: the output drained, the connection failed, or the
+ * deadline passed. */
+static void ctl_stopped(struct peer *p)
+{
+	evtimer_del(p->retry);
+	ctl_teardown(p);
+	ctl_state_set(p, PEER_CTL_IDLE);
+	log_debug("burrow: control connection closed (stopped)");
+	if (p->hooks.stopped)
+		p->hooks.stopped(p->hooks.arg);
+}
+
 /* The one place a control connection ends: log once, then exit or retry. */
 static void ctl_failed(struct peer *p, int rc, const char *why)
 {
@@ -70,6 +82,10 @@ static void ctl_failed(struct peer *p, int rc, const char *why)
 	struct timeval tv;
 	int ms;
 
+	if (p->stopping) {
+		ctl_stopped(p); /* BW_E_CLOSED once flushed, or any error */
+		return;
+	}
 	ctl_teardown(p);
 	ctl_state_set(p, PEER_CTL_IDLE);
 	if (!p->ever_logged_in && p->conf->login_fail_exit) {
@@ -292,7 +308,12 @@ static void ctl_connect(struct peer *p)
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
-	ctl_connect(arg);
+	struct peer *p = arg;
+
+	if (p->stopping)
+		ctl_stopped(p); /* the flush deadline */
+	else
+		ctl_connect(p);
 }
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -332,6 +353,24 @@ int peer_ctl_init(struct peer *p)
 void peer_ctl_start(struct peer *p)
 {
 	ctl_connect(p);
+}
+
+void peer_stop(struct peer *p, int timeout_ms)
+{
+	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+
+	if (p->stopping)
+		return;
+	p->stopping = 1;
+	peer_nat_stop(p);
+	evtimer_del(p->heartbeat);
+	/* Between connections, or already closing: only the deadline (made
+	 * zero) is left to end it, on the loop. */
+	if (!p->ctl)
+		tv.tv_sec = tv.tv_usec = 0;
+	evtimer_add(p->retry, &tv);
+	if (p->ctl)
+		proto_chan_close_after_flush(p->ctl); /* reports BW_E_CLOSED later */
 }
 
 void peer_ctl_fini(struct peer *p)

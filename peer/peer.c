@@ -33,6 +33,7 @@ void peer_free(struct peer *p)
 	if (!p)
 		return;
 	peer_nat_stop(p);
+	peer_conns_close(p); /* before the visitors they count bytes for */
 	peer_visitors_fini(p);
 	peer_sessions_fini(p);
 	peer_proxies_fini(p);

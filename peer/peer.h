@@ -21,6 +21,8 @@ struct peer_hooks {
 	void (*fatal)(void *arg, int rc);
 	/* The NAT probe after login finished (optional; `burrow nat`). */
 	void (*nat_done)(void *arg, const struct nat_result *r);
+	/* peer_stop finished: the control connection is closed (optional). */
+	void (*stopped)(void *arg);
 	void *arg;
 	/* Only log in and probe the NAT: no proxies, no visitors. */
 	int nat_only;
@@ -34,6 +36,13 @@ void peer_free(struct peer *p);
 
 /* Connect and log in; failures are retried on the loop with backoff. */
 void peer_start(struct peer *p);
+
+/* Close the control connection for good once everything queued on it has
+ * been written (`burrow nat` must not exit before its NAT_REPORT is out), or
+ * after timeout_ms if the socket does not drain; then call hooks.stopped,
+ * always from the loop, never from inside peer_stop. No reconnection
+ * follows. Proxies and visitors are left to peer_free. */
+void peer_stop(struct peer *p, int timeout_ms);
 
 /* Control connection state, for status and tests. */
 enum peer_ctl_state {

@@ -51,6 +51,7 @@ struct peer {
 	struct event *heartbeat;
 	int backoff_ms;
 	int ever_logged_in;
+	int stopping;                       /* peer_stop: retry is the deadline */
 	uint64_t ping_seq;
 	char run_id[PROTO_RUN_ID_MAX + 1];
 	uint16_t udp_port;
@@ -87,10 +88,23 @@ void peer_proxies_fini(struct peer *p);
 void peer_proxies_register(struct peer *p);
 void peer_proxy_registered(struct peer *p, const struct proto_new_proxy_resp *r);
 void peer_work_open(struct peer *p, unsigned n);
+/* Bytes moved each way through burrowd for one visitor (tx: from the local
+ * side towards the owner), by connections that have closed, or datagrams. */
+struct peer_traffic {
+	uint64_t tx, rx;
+};
 /* Relay a and b (b sealed with s when s is not NULL); takes all three and
- * logs one line, prefixed with `label` ("proxy ssh"), when the pair closes. */
+ * logs one line, prefixed with `label` ("proxy ssh"), when the pair closes.
+ * When t is not NULL the pair's bytes (a to b as tx) are added to it at
+ * close; t must outlive the pair (peer_conns_close runs before the owners
+ * of counters are freed). */
 void peer_conn_start(struct peer *p, const char *label, const char *who,
-		     struct bufferevent *a, struct bufferevent *b, struct bw_crypto_session *s);
+		     struct bufferevent *a, struct bufferevent *b, struct bw_crypto_session *s,
+		     struct peer_traffic *t);
+/* t's closed totals plus the bytes of the open pairs counting into t. */
+struct peer_traffic peer_conns_traffic(const struct peer *p, const struct peer_traffic *t);
+/* Close every relayed pair (burrow shutting down). */
+void peer_conns_close(struct peer *p);
 
 /* udp.c: a udp proxy's work connection, after START_WORK_CONN; takes chan and s. */
 void peer_udp_start(struct peer *p, struct peer_proxy *pp, struct proto_chan *chan,

@@ -50,6 +50,7 @@ struct peer_conn {
 	struct relay_pair *pair;
 	char *proxy;
 	char *who;
+	struct peer_traffic *traffic;  /* counted into at close; may be NULL */
 };
 
 static void work_free(struct peer_work *w)
@@ -79,6 +80,10 @@ static void on_conn_closed(void *arg, const struct relay_pair_stats *st)
 	log_info("burrow: %s: %s closed: %s (%llu B in, %llu B out, %.1f s)", c->proxy, c->who,
 		 st->reason, (unsigned long long)st->bytes_b_to_a,
 		 (unsigned long long)st->bytes_a_to_b, st->duration_ms / 1000.0);
+	if (c->traffic) {
+		c->traffic->tx += st->bytes_a_to_b;
+		c->traffic->rx += st->bytes_b_to_a;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -91,7 +96,8 @@ static void on_conn_closed(void *arg, const struct relay_pair_stats *st)
 }
 
 void peer_conn_start(struct peer *p, const char *label, const char *who,
-		     struct bufferevent *a, struct bufferevent *b, struct bw_crypto_session *s)
+		     struct bufferevent *a, struct bufferevent *b, struct bw_crypto_session *s,
+		     struct peer_traffic *t)
 {
 	struct relay_pair_opts opts = { .closed = on_conn_closed, .seal_b = s };
 	struct peer_conn *c = calloc(1, sizeof(*c));
@@ -100,6 +106,7 @@ void peer_conn_start(struct peer *p, const char *label, const char *who,
 	if (!c || !(c->proxy = strdup(label)) || !(c->who = strdup(who)))
 		goto fail;
 	c->peer = p;
+	c->traffic = t;
 	opts.arg = c;
 	c->pair = relay_pair_new(a, b, &opts, &rc);
 	if (!c->pair)
@@ -122,6 +129,27 @@ fail:
 	bw_crypto_session_free(s);
 }
 
+struct peer_traffic peer_conns_traffic(const struct peer *p, const struct peer_traffic *t)
+{
+	struct peer_traffic sum = *t;
+	struct relay_pair_stats st;
+
+	for (const struct peer_conn *c = p->conns; c; c = c->next) {
+		if (c->traffic != t)
+			continue;
+		relay_pair_stats_get(c->pair, &st);
+		sum.tx += st.bytes_a_to_b;
+		sum.rx += st.bytes_b_to_a;
+	}
+	return sum;
+}
+
+void peer_conns_close(struct peer *p)
+{
+	while (p->conns)
+		relay_pair_close(p->conns->pair, "burrow shutting down");
+}
+
 /* The owner's end of an end-to-end handshake is done: relay. */
 static void on_owner_e2e_done(void *arg, int rc, struct bufferevent *bev,
 			      struct bw_crypto_session *s)
@@ -136,7 +164,7 @@ static void on_owner_e2e_done(void *arg, int rc, struct bufferevent *bev,
 		work_free(w);
 		return;
 	}
-	peer_conn_start(w->peer, w->pp->label, w->who, w->local, bev, s);
+	peer_conn_start(w->peer, w->pp->label, w->who, w->local, bev, s, NULL);
 	w->local = NULL;
 	w->work = NULL;
 	work_free(w);
@@ -203,7 +231,7 @@ static void on_local_event(struct bufferevent *bev, short what, void *arg)
 		s = w->session;
 		w->session = NULL;
 	}
-	peer_conn_start(w->peer, w->pp->label, w->who, w->local, w->work, s);
+	peer_conn_start(w->peer, w->pp->label, w->who, w->local, w->work, s, NULL);
 	w->local = NULL;
 	w->work = NULL;
 	work_free(w);
@@ -529,8 +557,7 @@ void peer_proxies_fini(struct peer *p)
 	while (p->works)
 		work_free(p->works);
 	peer_udps_fini(p);
-	while (p->conns)
-		relay_pair_close(p->conns->pair, "burrow shutting down");
+	peer_conns_close(p);
 	for (size_t i = 0; i < p->n_proxies; i++) {
 		sodium_memzero(p->proxies[i].psk, sizeof(p->proxies[i].psk));
 		sodium_memzero(p->proxies[i].verifier, sizeof(p->proxies[i].verifier));

@@ -1,39 +1,31 @@
 /*
  * The table of stream transport engines (peer/tp.h). Each engine lives in its
  * own file, tp_<name>.c, and exports one `const struct peer_tp_ops`.
+ *
+ * QUIC is burrow's engine. The prototypes that lost to it (SCTP, PseudoTcp)
+ * are weak references: present in the programs that link the
+ * bw_peer_tp_proto object library (tests, bench_tp), absent from burrow.
  */
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "peer/tp.h"
 
-#ifdef BW_TP_QUIC
 extern const struct peer_tp_ops peer_tp_quic_ops;
-#endif
-#ifdef BW_TP_SCTP
-extern const struct peer_tp_ops peer_tp_sctp_ops;
-#endif
-#ifdef BW_TP_PSEUDOTCP
-extern const struct peer_tp_ops peer_tp_pseudotcp_ops;
-#endif
-
-static const struct peer_tp_ops *const engines[] = {
-#ifdef BW_TP_QUIC
-	&peer_tp_quic_ops,
-#endif
-#ifdef BW_TP_SCTP
-	&peer_tp_sctp_ops,
-#endif
-#ifdef BW_TP_PSEUDOTCP
-	&peer_tp_pseudotcp_ops,
-#endif
-	NULL,
-};
+extern const struct peer_tp_ops peer_tp_sctp_ops __attribute__((weak));
+extern const struct peer_tp_ops peer_tp_pseudotcp_ops __attribute__((weak));
 
 const struct peer_tp_ops *peer_tp_find(const char *name)
 {
-	for (size_t i = 0; name && engines[i]; i++)
-		if (strcmp(engines[i]->name, name) == 0)
+	const struct peer_tp_ops *const engines[] = {
+		&peer_tp_quic_ops,
+		&peer_tp_sctp_ops,
+		&peer_tp_pseudotcp_ops,
+	};
+
+	for (size_t i = 0; name && i < BW_ARRAY_LEN(engines); i++)
+		if (engines[i] && strcmp(engines[i]->name, name) == 0)
 			return engines[i];
 	return NULL;
 }

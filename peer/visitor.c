@@ -59,6 +59,7 @@ struct peer_visitor {
 	int64_t fallback_until_ms;         /* direct failed: use `fallback` until then */
 	struct event *reopen;              /* keepTunnelOpen: reopen the session */
 	int reopen_ms;
+	struct peer_traffic traffic;       /* stcp connections, sudp tunnel datagrams */
 };
 
 /* One visiting connection, from accept until it is relayed or dropped. */
@@ -104,6 +105,7 @@ static int sudp_send(struct peer_visitor *v, const char *from, const uint8_t *da
 	m.udp_packet.content.len = len;
 	m.udp_packet.local_addr = "";
 	m.udp_packet.remote_addr = from;
+	v->traffic.tx += len;
 	return proto_chan_send(v->tunnel, &m, NULL);
 }
 
@@ -117,6 +119,7 @@ static int on_tunnel_msg(struct proto_chan *ch, struct proto_msg *m, void *arg)
 	if (m->type != PROTO_MSG_UDP_PACKET)
 		return 0;
 	len = bw_addr_parse(m->udp_packet.remote_addr, &to);
+	v->traffic.rx += m->udp_packet.content.len;
 	if (len > 0)
 		sendto(v->udp_fd, m->udp_packet.content.data, m->udp_packet.content.len, 0,
 		       (struct sockaddr *)&to, (socklen_t)len);
@@ -177,7 +180,7 @@ static void on_e2e_done(void *arg, int rc, struct bufferevent *bev, struct bw_cr
 		sudp_tunnel_ready(v, bev, s);
 		return;
 	}
-	peer_conn_start(v->peer, v->label, x->who, x->user, bev, s);
+	peer_conn_start(v->peer, v->label, x->who, x->user, bev, s, &v->traffic);
 	x->user = NULL;
 	visit_free(x);
 }
@@ -543,7 +546,11 @@ size_t peer_visitors_rows(struct peer *p, struct peer_status_row *rows, size_t c
 		if (v->session) {
 			peer_session_row(v->session, r);
 		} else {
-			r->state = v->conf->type == CONF_PROXY_STCP ? "relayed" : "idle";
+			struct peer_traffic t = peer_conns_traffic(p, &v->traffic);
+
+			r->state = v->conf->type == CONF_PROXY_STCP || v->tunnel ? "relayed" : "idle";
+			r->tx_bytes = t.tx;
+			r->rx_bytes = t.rx;
 			snprintf(r->detail, sizeof(r->detail), "\"%s\"", v->wire_name);
 		}
 	}

@@ -131,9 +131,7 @@ void relay_pair_close(struct relay_pair *p, const char *reason)
 	if (p->closing)
 		return;
 	p->closing = true;
-	st.bytes_a_to_b = p->h[0].bytes;
-	st.bytes_b_to_a = p->h[1].bytes;
-	st.duration_ms = bw_now_ms() - p->started_ms;
+	relay_pair_stats_get(p, &st);
 	st.reason = reason;
 	for (int i = 0; i < 2; i++) {
 		struct relay_half *h = &p->h[i];
@@ -164,6 +162,14 @@ void relay_pair_close(struct relay_pair *p, const char *reason)
 	if (p->closed)
 		p->closed(p->arg, &st);
 	free(p);
+}
+
+void relay_pair_stats_get(const struct relay_pair *p, struct relay_pair_stats *st)
+{
+	st->bytes_a_to_b = p->h[0].bytes;
+	st->bytes_b_to_a = p->h[1].bytes;
+	st->duration_ms = bw_now_ms() - p->started_ms;
+	st->reason = NULL;
 }
 
 static const char *side(const struct relay_half *h)

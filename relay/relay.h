@@ -61,6 +61,8 @@ struct relay_pair *relay_pair_new(struct bufferevent *a, struct bufferevent *b,
 void relay_pair_start(struct relay_pair *p);
 /* The only way a pair is freed; `closed` is called with the reason. */
 void relay_pair_close(struct relay_pair *p, const char *reason);
+/* The bytes moved so far and the age (reason NULL), for a status page. */
+void relay_pair_stats_get(const struct relay_pair *p, struct relay_pair_stats *st);
 
 /*
  * For a listener's error callback: on EMFILE or ENFILE, accepting pauses for

@@ -5,8 +5,10 @@
 # echo service) and an sudp proxy (a UDP echo service), a visitor `burrow`
 # opens both, and the test pushes 1 MiB through the xtcp visitor and 256
 # datagrams of 1000 bytes through the sudp visitor, compares what comes back,
-# and asserts the path twice: from the visitor's log and from the NAT
-# routers' own byte counters. Needs root: exit 77 without. Runs in its own lab
+# and asserts the path three times: from the visitor's log, from the NAT
+# routers' own byte counters, and from burrowd's status (its "p2p" list must
+# show both sessions with that path reported by both sides). Needs root: exit
+# 77 without. Runs in its own lab
 # (prefix bw-mx-), like nat_detect, so it never waits for a self-check.
 #
 #                 pub 203.0.113.10 (+ .11)  burrowd: control 7000, STUN 3478/3479
@@ -19,7 +21,8 @@
 #             onone1   ofc1     orc1     oprc1     osym1     ocg1      oub1
 #   visitors: vnone ... vub, the same seven types (14 sites, the lab's limit)
 #
-#   owner host:   mx.py echo (TCP 127.0.0.1:9000, UDP 127.0.0.1:9001),
+#   owner host:   tests/e2e/tools/service.py echo (TCP 127.0.0.1:9000) and
+#                 udpecho (UDP 127.0.0.1:9001),
 #                 burrow: [[proxies]] ssh-pN (xtcp -> 9000), game-pN (sudp -> 9001)
 #   visitor host: burrow: [[visitors]] ssh-home (xtcp, 127.0.0.1:6000),
 #                 game (sudp, 127.0.0.1:6001); mx.py drives both
@@ -32,7 +35,8 @@
 # counters reset, 1 MiB each way (cmp) and the datagrams. Direct: the UDP
 # bytes between the two sites' public addresses exceed the payload both ways.
 # Relayed: they stay below an eighth of it, and each site sent more than the
-# payload over TCP to 203.0.113.10 (burrowd's relay).
+# payload over TCP to 203.0.113.10 (burrowd's relay). Then burrowd's status:
+# the pairs for ssh-pN and game-pN, each side's last P2P_STATUS path.
 #
 # Expected: direct, except symmetric against port-restricted or symmetric
 # (either order; cgnat counts as port-restricted, which its default carrier
@@ -41,11 +45,12 @@
 # Output: one line per pair (got/sudp: the xtcp/sudp path both witnesses
 # agree on, else "log:X/counters:Y"; log: "relayed->direct" when the fallback
 # came first and ICE won later; the *_ms: cold first byte and ICE's time to
-# the selected pair; xtcp/sudp_data: bytes compared; status: burrowd's word),
+# the selected pair; xtcp/sudp_data: bytes compared; status/sudp_status:
+# burrowd's view of the xtcp/sudp pair as VISITOR_PATH/OWNER_PATH),
 #   MATRIX owner=full-cone visitor=symmetric expect=direct got=direct log=direct
 #     counters=direct sudp=direct ... o2v=N v2o=N srv_o=N srv_v=N connect_ms=N
 #     direct_ms=N sudp_connect_ms=N sudp_direct_ms=N ... xtcp=ok sudp_data=ok
-#     ... status=direct ... result=pass
+#     ... status=direct/direct sudp_status=direct/direct ... result=pass
 # then "MATRIX-RUN ..." (date, machine, total time), "N passed, M failed".
 # netns-lab/matrix-table.py turns a saved run into docs/NAT.md's table.
 #
@@ -57,7 +62,8 @@
 # it (ctest's limit is 900 s); BW_LAB_KEEP=1 keeps the lab. To see the test
 # fail: BW_P2P_MATRIX_VISITOR_EXTRA='p2p.disableDirect = true' (TOML lines
 # for the visitor's client section) fails every pair that expects direct, on
-# both witnesses (checked: got=relayed log=relayed counters=relayed).
+# every witness (checked: got=relayed log=relayed counters=relayed
+# status=relayed/relayed).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -133,29 +139,8 @@ FAILDIR=${FAILDIR:-/tmp/p2p_matrix-logs}
 
 # ---- the helper: echo services on the owner's host, clients on the visitor's
 cat >"$W/mx.py" <<'PY'
-"""p2p_matrix's traffic: echo services and measuring clients (stdlib only)."""
-import os, select, socket, struct, sys, threading, time
-
-def echo(tport, uport):
-    ts = socket.socket(); ts.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ts.bind(("127.0.0.1", tport)); ts.listen(64)
-    us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); us.bind(("127.0.0.1", uport))
-    def serve(c):
-        with c:
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                c.sendall(d)
-            c.shutdown(socket.SHUT_WR)
-    def udp():
-        while True:
-            d, a = us.recvfrom(65535); us.sendto(d, a)
-    threading.Thread(target=udp, daemon=True).start()
-    print("echo ready tcp %d udp %d" % (tport, uport), flush=True)
-    while True:
-        c, _ = ts.accept()
-        threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""p2p_matrix's measuring clients and burrowd status reader (stdlib only)."""
+import json, os, select, socket, struct, sys, threading, time
 
 def recv_exact(s, n, first=None):
     buf = bytearray()
@@ -242,10 +227,26 @@ def udp_xfer(port, count, size, timeout, window=16):
           (time.monotonic() - t0) * 1000))
     return 0 if changed == 0 and ok >= count * 0.97 else 1
 
+def p2p_status(names):
+    """`burrowd status` JSON on stdin: for each proxy name, its newest pair in
+    "p2p" as VISITOR_PATH/OWNER_PATH (- for a side that has not reported),
+    or - when burrowd lists no pair for it."""
+    try:
+        pairs = json.load(sys.stdin).get("p2p", [])
+    except ValueError:
+        pairs = []
+    out = []
+    for name in names:
+        p = [x for x in pairs if x.get("proxy", "") in (name, ) or x.get("proxy", "").endswith("." + name)]
+        out.append("%s/%s" % (p[0]["visitor"].get("path", "-"), p[0]["owner"].get("path", "-"))
+                   if p else "-")  # burrowd lists the newest pair first
+    print(" ".join(out))
+    return 0
+
 cmd = sys.argv[1]; a = sys.argv[2:]
 try:
-    if cmd == "echo":
-        echo(int(a[0]), int(a[1]))
+    if cmd == "p2p-status":
+        sys.exit(p2p_status(a))
     elif cmd == "tcp-probe":
         sys.exit(tcp_probe(int(a[0]), float(a[1])))
     elif cmd == "tcp-xfer":
@@ -290,13 +291,16 @@ EOF
 lab_spawn pub burrowd "$BURROWD" -c "$W/burrowd.toml" >/dev/null
 lab_wait_log burrowd "STUN listening on udp $BW_LAB_SERVER2:$((STUN_PORT + 1))" 10
 lab_wait_log burrowd "control listening on $SRV:$CTL_PORT" 5
+SERVICE=$here/../tests/e2e/tools/service.py
 for s in "${!want_site[@]}"; do
 	[ "${s:0:1}" = o ] || continue
-	lab_spawn "${s}1" "echo-$s" "$PY" -u "$W/mx.py" echo "$S_TCP" "$S_UDP" >/dev/null
+	lab_spawn "${s}1" "echo-$s" "$PY" "$SERVICE" --port "$S_TCP" echo >/dev/null
+	lab_spawn "${s}1" "uecho-$s" "$PY" "$SERVICE" --port "$S_UDP" udpecho >/dev/null
 done
 for s in "${!want_site[@]}"; do
 	[ "${s:0:1}" = o ] || continue
-	lab_wait_log "echo-$s" 'echo ready' 10
+	lab_wait_log "echo-$s" 'service listening on' 10
+	lab_wait_log "uecho-$s" 'service listening on' 10
 done
 echo "# lab, burrowd and echo services up in $((SECONDS - t_start)) s"
 
@@ -493,18 +497,20 @@ run_pair() {
 	ulpath=$(log_path "$vlog" game)
 	ugot=$(verdict "$ulpath" "$ucounters")
 
-	# burrowd's word (not asserted: the tests above are the witnesses).
-	local status
-	status=$(lab_exec pub timeout 10 "$BURROWD" status -c "$W/burrowd.toml" 2>/dev/null |
-		"$PY" -c '
-import json, sys
-try:
-    st = json.load(sys.stdin)
-except ValueError:
-    print("-"); sys.exit()
-name = "ssh-p" + sys.argv[1]
-p = [x for x in st.get("p2p", []) if x.get("proxy", "") in (name, ) or x.get("proxy", "").endswith("." + name)]
-print(p[-1].get("visitor", {}).get("path", "-") if p else "-")' "$n" 2>/dev/null) || status=-
+	# burrowd's view: both sessions listed, each side having reported the
+	# expected path (P2P_STATUS goes out on every path change and on a timer,
+	# so a report may trail the transfer by a moment: 5 s to agree).
+	local status=- ustatus=- want=$exp/$exp sdeadline=$(($(now_ms) + 5000))
+	while :; do
+		read -r status ustatus < <(lab_exec pub timeout 10 "$BURROWD" status \
+			-c "$W/burrowd.toml" 2>/dev/null | "$PY" "$W/mx.py" p2p-status "ssh-p$n" \
+			"game-p$n" 2>/dev/null || echo "- -") || true
+		if { [ "$status" = "$want" ] && [ "$ustatus" = "$want" ]; } ||
+			[ "$(now_ms)" -ge "$sdeadline" ]; then
+			break
+		fi
+		sleep 0.2
+	done
 
 	[ "$ready" = 1 ] || res=fail
 	local san=0
@@ -513,6 +519,7 @@ print(p[-1].get("visitor", {}).get("path", "-") if p else "-")' "$n" 2>/dev/null
 	fi
 	[ "$xok" = ok ] && [ "$sok" = ok ] || res=fail
 	[ "$got" = "$exp" ] && [ "$ugot" = "$exp" ] || res=fail
+	[ "$status" = "$want" ] && [ "$ustatus" = "$want" ] || res=fail
 	local dms udms
 	dms=$(direct_ms "$vlog" ssh-home)
 	udms=$(direct_ms "$vlog" game)
@@ -522,7 +529,7 @@ print(p[-1].get("visitor", {}).get("path", "-") if p else "-")' "$n" 2>/dev/null
 		"sudp=$ugot sudp_log=$ulpath sudp_counters=$ucounters o2v=$o2v v2o=$v2o srv_o=$srv_o" \
 		"srv_v=$srv_v connect_ms=$connect_ms direct_ms=$dms sudp_connect_ms=$sudp_ms" \
 		"sudp_direct_ms=$udms xfer_ms=$xfer_ms xtcp=$xok sudp_data=$sok" \
-		"sudp_o2v=$uo2v sudp_v2o=$uv2o status=$status ready=$ready" \
+		"sudp_o2v=$uo2v sudp_v2o=$uv2o status=$status sudp_status=$ustatus ready=$ready" \
 		"sanitizer=$san pair_s=$((SECONDS - t0)) result=$res"
 	if [ "$res" = pass ]; then
 		pass=$((pass + 1))

@@ -82,6 +82,20 @@ e2e_stop() {
   [ "$rc" -eq 0 ] || e2e_fail "$name exited with $rc after SIGTERM"
 }
 
+# e2e_burrowd NAME TOKEN [LINE...]: write $E2E_TMP/NAME.toml (a burrowd on
+# 127.0.0.1, control port from the OS, auth.token TOKEN, then each LINE of
+# TOML as it is), start burrowd on it as NAME and wait until it listens;
+# e2e_port NAME gives the control port.
+e2e_burrowd() {
+  local name=$1 token=$2; shift 2
+  {
+    printf 'bindAddr = "127.0.0.1"\nbindPort = 0\nauth.token = "%s"\n' "$token"
+    [ "$#" -eq 0 ] || printf '%s\n' "$@"
+  } >"$E2E_TMP/$name.toml"
+  e2e_start "$name" "$BURROWD" -c "$E2E_TMP/$name.toml"
+  e2e_wait_log "$name" 'control listening on 127\.0\.0\.1:[0-9]+'
+}
+
 # e2e_port NAME: the control port burrowd logged ("control listening on ADDR:PORT").
 e2e_port() {
   grep -Eo 'control listening on [^ ]+' "$E2E_TMP/$1.log" | head -n1 | sed -E 's/.*:([0-9]+)$/\1/'
@@ -102,6 +116,43 @@ socks = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in socks))' "${1:-1}"
+}
+
+# e2e_free_udp_port [N]: the same for UDP (burrowd's bindUDPPort, a UDP
+# service's port, a visitor's bindPort).
+e2e_free_udp_port() {
+  python3 -c 'import socket, sys
+socks = [socket.socket(type=socket.SOCK_DGRAM) for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "${1:-1}"
+}
+
+# e2e_service NAME [--port N] MODE [ARG]: start tools/service.py (a TCP
+# service, or udpecho) as NAME and wait until it listens; e2e_listen_port NAME
+# gives its port.
+e2e_service() {
+  local name=$1; shift
+  e2e_start "$name" python3 "$E2E_TOOLS/service.py" "$@"
+  e2e_wait_log "$name" 'service listening on'
+}
+
+# e2e_client_conf PORT TOKEN [LINE...]: the head of a client's configuration
+# (burrowd's control port PORT on 127.0.0.1, auth.token TOKEN), then each LINE
+# of TOML as it is.
+e2e_client_conf() {
+  printf 'serverAddr = "127.0.0.1"\nserverPort = %s\nauth.token = "%s"\n' "$1" "$2"
+  shift 2
+  [ "$#" -eq 0 ] || printf '%s\n' "$@"
+}
+
+# e2e_proxy NAME TYPE LOCALPORT [LINE...]: a client's [[proxies]] table for
+# the service on 127.0.0.1:LOCALPORT, then each LINE (TOML) as it is.
+e2e_proxy() {
+  printf '\n[[proxies]]\nname = "%s"\ntype = "%s"\nlocalIP = "127.0.0.1"\nlocalPort = %s\n' \
+    "$1" "$2" "$3"
+  shift 3
+  [ "$#" -eq 0 ] || printf '%s\n' "$@"
 }
 
 # e2e_listen_port NAME: the port in NAME's first "listening on 127.0.0.1:PORT".

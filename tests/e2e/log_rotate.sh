@@ -38,11 +38,7 @@ port=$(grep -Eo 'control listening on [0-9.]+:[0-9]+' "$log" | grep -Eo '[0-9]+$
 
 # Three fake seconds later it is 26 November: the next line rotates.
 sleep 0.5
-cat >"$E2E_TMP/client.toml" <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $port
-auth.token = "tok"
-CONF
+e2e_client_conf "$port" tok >"$E2E_TMP/client.toml"
 e2e_start client "$BURROW" -c "$E2E_TMP/client.toml"
 e2e_wait_log client 'logged in to'
 for _ in $(seq 100); do

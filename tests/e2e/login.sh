@@ -4,22 +4,11 @@
 # and retries with growing delays without it; the token never crosses the wire.
 . "$(dirname "$0")/lib.sh"
 
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-auth.token = "correct horse battery staple"
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on 127\.0\.0\.1:[0-9]+'
+e2e_burrowd burrowd 'correct horse battery staple'
 port=$(e2e_port burrowd)
 
 client_conf() { # $1 file, $2 token, $3 loginFailExit
-  cat >"$1" <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $port
-auth.token = "$2"
-loginFailExit = $3
-CONF
+  e2e_client_conf "$port" "$2" "loginFailExit = $3" >"$1"
 }
 
 # 1. The right token logs in, and the server sees the client.

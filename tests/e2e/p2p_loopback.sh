@@ -6,35 +6,17 @@
 # log must name the path it took, and burrowd's status must show both pairs.
 # The lab (netns-lab/tests/p2p_matrix.sh) covers real NATs.
 . "$(dirname "$0")/lib.sh"
-tools=$(dirname "$0")/tools
 
-free_udp_port() { python3 -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-udp_port=$(free_udp_port)
+udp_port=$(e2e_free_udp_port)
 admin_port=$(e2e_free_port)
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-bindUDPPort = $udp_port
-auth.token = "tok"
-webServer.addr = "127.0.0.1"
-webServer.port = $admin_port
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on'
+e2e_burrowd burrowd tok "bindUDPPort = $udp_port" 'webServer.addr = "127.0.0.1"' \
+  "webServer.port = $admin_port"
 port=$(e2e_port burrowd)
 
-e2e_start tcp_echo python3 "$tools/service.py" echo
-e2e_wait_log tcp_echo 'service listening on'
-tcp_svc=$(grep -Eo '[0-9]+$' "$E2E_TMP/tcp_echo.log" | head -n1)
-udp_svc=$(free_udp_port)
-e2e_start udp_echo python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1])))
-print("udp echo ready", flush=True)
-while True:
-    d, a = s.recvfrom(65535); s.sendto(d, a)' "$udp_svc"
-e2e_wait_log udp_echo 'udp echo ready'
+e2e_service tcp_echo echo
+tcp_svc=$(e2e_listen_port tcp_echo)
+e2e_service udp_echo udpecho
+udp_svc=$(e2e_listen_port udp_echo)
 
 # A service that resets every connection (SO_LINGER 0) after its first bytes:
 # the owner must end that stream alone and keep serving the others.
@@ -82,7 +64,7 @@ e2e_wait_log owner 'proxy game: started'
 # listening on V_TCP and V_UDP.
 visitor() {
   local name=$1 extra=$2 tcp udp web
-  tcp=$(e2e_free_port); udp=$(free_udp_port); web=$(e2e_free_port)
+  tcp=$(e2e_free_port); udp=$(e2e_free_udp_port); web=$(e2e_free_port)
   V_TCP=$tcp V_UDP=$udp V_RST=$(e2e_free_port)
   cat >"$E2E_TMP/$name.toml" <<CONF
 serverAddr = "127.0.0.1"

@@ -120,31 +120,26 @@ PY
 
 # raw.py pipeline|upgrade PORT: what curl does not do on one connection.
 # raw.py send PORT TEXT: send TEXT (Python escapes such as \r\n allowed),
-# print what comes back until EOF. raw.py hold PORT TEXT: the same, but
-# print "held" once sent, and nothing else.
+# print what comes back until EOF.
 # raw.py slow PORT N SECS PID: GET /big?n=N from one.example.com, read at
 # 1 MiB/s for SECS s while sampling PID's VmRSS, then at full speed; checks
 # the bytes and prints "rss growth KIB".
 cat >"$E2E_TMP/raw.py" <<'PY'
 import socket, sys
 
-mode, port = sys.argv[1], int(sys.argv[2])
-s = socket.create_connection(("127.0.0.1", port), timeout=20)
-if mode == "hold":
-    s.settimeout(60)
-    s.sendall(sys.argv[3].encode().decode("unicode_escape").encode("latin-1"))
-    print("held", flush=True)
-    while s.recv(65536):
-        pass
-elif mode == "send":
-    s.sendall(sys.argv[3].encode().decode("unicode_escape").encode("latin-1"))
+def read_all(s):
     out = b""
     while True:
         d = s.recv(65536)
         if not d:
-            break
+            return out
         out += d
-    sys.stdout.write(out.decode("latin-1"))
+
+mode, port = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port), timeout=20)
+if mode == "send":
+    s.sendall(sys.argv[3].encode().decode("unicode_escape").encode("latin-1"))
+    sys.stdout.write(read_all(s).decode("latin-1"))
 elif mode == "discard":
     # A 200 kB POST to an unknown host, then a GET in the same write: the
     # 404's body is dropped and the GET is routed.
@@ -152,24 +147,12 @@ elif mode == "discard":
     s.sendall(b"POST /drop HTTP/1.1\r\nHost: nobody.example.org\r\nContent-Length: %d\r\n\r\n"
               % len(body) + body +
               b"GET /after-drop HTTP/1.1\r\nHost: one.example.com\r\nConnection: close\r\n\r\n")
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    sys.stdout.write(out.decode())
+    sys.stdout.write(read_all(s).decode())
 elif mode == "pipeline":
     # Two requests in one write, for two proxies; the second closes.
     s.sendall(b"GET /first HTTP/1.1\r\nHost: one.example.com\r\n\r\n"
               b"GET /api/second HTTP/1.1\r\nHost: three.example.com\r\nConnection: close\r\n\r\n")
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        out += d
-    sys.stdout.write(out.decode())
+    sys.stdout.write(read_all(s).decode())
 elif mode == "upgrade":
     s.sendall(b"GET /chat HTTP/1.1\r\nHost: one.example.com\r\nUpgrade: shout\r\n"
               b"Connection: Upgrade\r\n\r\n")
@@ -191,12 +174,7 @@ elif mode == "upgrade":
         got += d
     s.sendall(b"through the tunnel")
     s.shutdown(socket.SHUT_WR)
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        got += d
-    sys.stdout.write(got.decode() + "\n")
+    sys.stdout.write((got + read_all(s)).decode() + "\n")
 elif mode == "slow":
     import time
     n, secs, pid = int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
@@ -234,17 +212,8 @@ elif mode == "slow":
 PY
 
 http_port=$(e2e_free_port)
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-vhostHTTPPort = $http_port
-vhostHTTPTimeout = 3
-subDomainHost = "burrow.test"
-auth.token = "http"
-log.level = "debug"
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on 127\.0\.0\.1:[0-9]+'
+e2e_burrowd burrowd http "vhostHTTPPort = $http_port" 'vhostHTTPTimeout = 3' \
+  'subDomainHost = "burrow.test"' 'log.level = "debug"'
 e2e_wait_log burrowd "http vhost listening on 127\.0\.0\.1:$http_port"
 
 for b in b1 b2 b3 b4 b5 b6; do
@@ -253,70 +222,19 @@ for b in b1 b2 b3 b4 b5 b6; do
 done
 bport() { e2e_listen_port "$1"; }
 
-cat >"$E2E_TMP/burrow.toml" <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $(e2e_port burrowd)
-auth.token = "http"
-transport.poolCount = 2
-log.level = "debug"
-
-[[proxies]]
-name = "web1"
-type = "http"
-localIP = "127.0.0.1"
-localPort = $(bport b1)
-customDomains = ["one.example.com"]
-hostHeaderRewrite = "rewritten.internal"
-requestHeaders.set.x-from-burrow = "web1"
-
-[[proxies]]
-name = "web2"
-type = "http"
-localIP = "127.0.0.1"
-localPort = $(bport b2)
-customDomains = ["two.example.com"]
-httpUser = "alice"
-httpPassword = "s3cret"
-
-[[proxies]]
-name = "api"
-type = "http"
-localIP = "127.0.0.1"
-localPort = $(bport b3)
-customDomains = ["three.example.com"]
-locations = ["/api"]
-
-[[proxies]]
-name = "site"
-type = "http"
-localIP = "127.0.0.1"
-localPort = $(bport b4)
-customDomains = ["three.example.com"]
-locations = ["/"]
-
-[[proxies]]
-name = "blog"
-type = "http"
-localIP = "127.0.0.1"
-localPort = $(bport b5)
-subdomain = "blog"
-
-[[proxies]]
-name = "sealed"
-type = "http"
-localIP = "127.0.0.1"
-localPort = $(bport b6)
-customDomains = ["sealed.example.com"]
-transport.useEncryption = true
-
-[[proxies]]
-name = "clash"
-type = "http"
-localIP = "127.0.0.1"
-localPort = $(bport b6)
-customDomains = ["three.example.com"]
-locations = ["/api"]
-CONF
+{
+  e2e_client_conf "$(e2e_port burrowd)" http 'transport.poolCount = 2' 'log.level = "debug"'
+  e2e_proxy web1 http "$(bport b1)" 'customDomains = ["one.example.com"]' \
+    'hostHeaderRewrite = "rewritten.internal"' 'requestHeaders.set.x-from-burrow = "web1"'
+  e2e_proxy web2 http "$(bport b2)" 'customDomains = ["two.example.com"]' \
+    'httpUser = "alice"' 'httpPassword = "s3cret"'
+  e2e_proxy api http "$(bport b3)" 'customDomains = ["three.example.com"]' 'locations = ["/api"]'
+  e2e_proxy site http "$(bport b4)" 'customDomains = ["three.example.com"]' 'locations = ["/"]'
+  e2e_proxy blog http "$(bport b5)" 'subdomain = "blog"'
+  e2e_proxy sealed http "$(bport b6)" 'customDomains = ["sealed.example.com"]' \
+    'transport.useEncryption = true'
+  e2e_proxy clash http "$(bport b6)" 'customDomains = ["three.example.com"]' 'locations = ["/api"]'
+} >"$E2E_TMP/burrow.toml"
 e2e_start burrow "$BURROW" -c "$E2E_TMP/burrow.toml"
 e2e_wait_count burrow 'proxy [a-z0-9]+: started \(http ' 6
 e2e_wait_log burrow 'proxy clash: start error: domain three.example.com location /api already used by proxy "api"'
@@ -482,26 +400,12 @@ echo "ok: 1 MiB POST bodies (Content-Length, chunked; plain, useEncryption)"
 # plaintext without it (the check can fail), never with it.
 e2e_start tap python3 "$E2E_TOOLS/wiretap.py" "$(e2e_port burrowd)" "$E2E_TMP/wire.bin"
 e2e_wait_log tap 'wiretap listening on'
-cat >"$E2E_TMP/tapped.toml" <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $(e2e_listen_port tap)
-auth.token = "http"
-
-[[proxies]]
-name = "tap-plain"
-type = "http"
-localIP = "127.0.0.1"
-localPort = $(bport b6)
-customDomains = ["plain.tap.test"]
-
-[[proxies]]
-name = "tap-sealed"
-type = "http"
-localIP = "127.0.0.1"
-localPort = $(bport b6)
-customDomains = ["sealed.tap.test"]
-transport.useEncryption = true
-CONF
+{
+  e2e_client_conf "$(e2e_listen_port tap)" http
+  e2e_proxy tap-plain http "$(bport b6)" 'customDomains = ["plain.tap.test"]'
+  e2e_proxy tap-sealed http "$(bport b6)" 'customDomains = ["sealed.tap.test"]' \
+    'transport.useEncryption = true'
+} >"$E2E_TMP/tapped.toml"
 e2e_start tapped "$BURROW" -c "$E2E_TMP/tapped.toml"
 e2e_wait_count tapped 'proxy tap-[a-z]+: started \(http ' 2
 for p in sealed plain; do
@@ -541,19 +445,10 @@ echo "ok: 502 when the service is down"
 
 # 10. A client that sends no work connection (stopped, no pool): 502 after
 # userConnTimeout (10 s).
-cat >"$E2E_TMP/frozen.toml" <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $(e2e_port burrowd)
-auth.token = "http"
-transport.poolCount = 0
-
-[[proxies]]
-name = "frozen"
-type = "http"
-localIP = "127.0.0.1"
-localPort = $(bport b1)
-customDomains = ["frozen.example.com"]
-CONF
+{
+  e2e_client_conf "$(e2e_port burrowd)" http 'transport.poolCount = 0'
+  e2e_proxy frozen http "$(bport b1)" 'customDomains = ["frozen.example.com"]'
+} >"$E2E_TMP/frozen.toml"
 e2e_start frozen "$BURROW" -c "$E2E_TMP/frozen.toml"
 e2e_wait_log frozen 'proxy frozen: started \(http '
 kill -STOP "${E2E_PID[frozen]}"
@@ -601,10 +496,10 @@ e2e_wait_log late 'proxy late: started \(http '
 e2e_start frozen "$BURROW" -c "$E2E_TMP/frozen.toml"
 e2e_wait_log frozen 'proxy frozen: started \(http '
 kill -STOP "${E2E_PID[frozen]}"
-e2e_start hold1 python3 "$E2E_TMP/raw.py" hold "$http_port" 'GET /partial HTTP/1.1\r\nHost: late.exa'
-e2e_start hold2 python3 "$E2E_TMP/raw.py" hold "$http_port" 'GET /slow?s=20 HTTP/1.1\r\nHost: late.example.com\r\n\r\n'
-e2e_start hold3 python3 "$E2E_TMP/raw.py" hold "$http_port" 'GET / HTTP/1.1\r\nHost: frozen.example.com\r\n\r\n'
-e2e_start hold4 python3 "$E2E_TMP/raw.py" hold "$http_port" 'GET /chat HTTP/1.1\r\nHost: late.example.com\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n'
+e2e_start hold1 python3 "$E2E_TOOLS/user.py" hold "$http_port" 'GET /partial HTTP/1.1\r\nHost: late.exa'
+e2e_start hold2 python3 "$E2E_TOOLS/user.py" hold "$http_port" 'GET /slow?s=20 HTTP/1.1\r\nHost: late.example.com\r\n\r\n'
+e2e_start hold3 python3 "$E2E_TOOLS/user.py" hold "$http_port" 'GET / HTTP/1.1\r\nHost: frozen.example.com\r\n\r\n'
+e2e_start hold4 python3 "$E2E_TOOLS/user.py" hold "$http_port" 'GET /chat HTTP/1.1\r\nHost: late.example.com\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n'
 for h in hold1 hold2 hold3 hold4; do e2e_wait_log "$h" '^held$'; done
 e2e_wait_log burrowd 'relay: http proxy late: 127\.0\.0\.1:[0-9]+ "GET late\.example\.com/chat" 101'
 e2e_stop burrowd

@@ -30,51 +30,17 @@ done
 sport() { sed -nE 's/^ACCEPT 127\.0\.0\.1:([0-9]+).*/\1/p' "$E2E_TMP/$1.log" | head -n1; }
 
 https_port=$(e2e_free_port)
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-vhostHTTPSPort = $https_port
-subDomainHost = "burrow.test"
-auth.token = "https"
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on 127\.0\.0\.1:[0-9]+'
+e2e_burrowd burrowd https "vhostHTTPSPort = $https_port" 'subDomainHost = "burrow.test"'
 e2e_wait_log burrowd "https vhost listening on 127\.0\.0\.1:$https_port"
 
-cat >"$E2E_TMP/burrow.toml" <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $(e2e_port burrowd)
-auth.token = "https"
-
-[[proxies]]
-name = "tls-a"
-type = "https"
-localIP = "127.0.0.1"
-localPort = $(sport alpha)
-customDomains = ["alpha.example.com"]
-
-[[proxies]]
-name = "tls-b"
-type = "https"
-localIP = "127.0.0.1"
-localPort = $(sport beta)
-subdomain = "beta"
-
-[[proxies]]
-name = "tls-sealed"
-type = "https"
-localIP = "127.0.0.1"
-localPort = $(sport beta)
-customDomains = ["sealed.example.com"]
-transport.useEncryption = true
-
-[[proxies]]
-name = "tls-clash"
-type = "https"
-localIP = "127.0.0.1"
-localPort = $(sport beta)
-customDomains = ["ALPHA.example.com"]
-CONF
+{
+  e2e_client_conf "$(e2e_port burrowd)" https
+  e2e_proxy tls-a https "$(sport alpha)" 'customDomains = ["alpha.example.com"]'
+  e2e_proxy tls-b https "$(sport beta)" 'subdomain = "beta"'
+  e2e_proxy tls-sealed https "$(sport beta)" 'customDomains = ["sealed.example.com"]' \
+    'transport.useEncryption = true'
+  e2e_proxy tls-clash https "$(sport beta)" 'customDomains = ["ALPHA.example.com"]'
+} >"$E2E_TMP/burrow.toml"
 e2e_start burrow "$BURROW" -c "$E2E_TMP/burrow.toml"
 e2e_wait_count burrow 'proxy tls-[a-z]+: started \(https ' 3
 e2e_wait_log burrow 'proxy tls-clash: start error: domain alpha.example.com already used by proxy "tls-a"'
@@ -128,29 +94,11 @@ echo "ok: names gone with the client"
 
 # 4. burrowd stops with a TLS session relayed and a ClientHello half read:
 # everything is freed, the exit is clean.
-cat >"$E2E_TMP/hold.py" <<'PY'
-import socket, ssl, sys
-
-port, name = int(sys.argv[1]), sys.argv[2]
-s = socket.create_connection(("127.0.0.1", port), timeout=60)
-if name == "-":
-    s.sendall(b"\x16\x03\x01\x02\x00\x01")    # the start of a ClientHello
-else:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    s = ctx.wrap_socket(s, server_hostname=name)
-print("held", flush=True)
-try:
-    while s.recv(65536):
-        pass
-except OSError:
-    pass
-PY
 e2e_start burrow "$BURROW" -c "$E2E_TMP/burrow.toml"
 e2e_wait_count burrow 'proxy tls-[a-z]+: started \(https ' 3
-e2e_start hold1 python3 "$E2E_TMP/hold.py" "$https_port" alpha.example.com
-e2e_start hold2 python3 "$E2E_TMP/hold.py" "$https_port" -
+e2e_start hold1 python3 "$E2E_TOOLS/user.py" hold "$https_port" --tls alpha.example.com
+# The start of a ClientHello.
+e2e_start hold2 python3 "$E2E_TOOLS/user.py" hold "$https_port" '\x16\x03\x01\x02\x00\x01'
 e2e_wait_log hold1 '^held$'
 e2e_wait_log hold2 '^held$'
 e2e_stop burrowd

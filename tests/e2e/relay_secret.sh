@@ -2,21 +2,12 @@
 # Secret services through the relay: stcp and sudp visitors reach the
 # owner's services; a wrong secret is refused by burrowd; everything the
 # owner exchanges with burrowd is recorded and holds neither the payload nor
-# the secret (burrowd relays ciphertext only).
+# the secret (burrowd relays ciphertext only). `burrow status --json` on the
+# visitor shows the bytes each visitor moved, each way.
 . "$(dirname "$0")/lib.sh"
-tools=$(dirname "$0")/tools
 here=$(dirname "$0")
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-free_udp_port() { python3 -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-auth.token = "tok"
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on'
+e2e_burrowd burrowd tok
 port=$(e2e_port burrowd)
 
 # The owner reaches burrowd through a tap that records every byte.
@@ -24,17 +15,12 @@ e2e_start tap python3 "$here/tap.py" "$port" "$E2E_TMP/wire.bin"
 e2e_wait_log tap 'tap listening on'
 tap_port=$(grep -Eo '[0-9]+$' "$E2E_TMP/tap.log" | head -n1)
 
-udp_svc=$(free_udp_port); v_tcp=$(free_port); v_bad=$(free_port); v_udp=$(free_udp_port)
-e2e_start tcp_echo python3 "$tools/service.py" echo
-e2e_wait_log tcp_echo 'service listening on'
-tcp_svc=$(grep -Eo '[0-9]+$' "$E2E_TMP/tcp_echo.log" | head -n1)
-e2e_start udp_echo python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1])))
-print("udp echo ready", flush=True)
-while True:
-    d, a = s.recvfrom(65535); s.sendto(d, a)' "$udp_svc"
-e2e_wait_log udp_echo 'udp echo ready'
+read -r v_tcp v_bad web < <(e2e_free_port 3)
+v_udp=$(e2e_free_udp_port)
+e2e_service tcp_echo echo
+tcp_svc=$(e2e_listen_port tcp_echo)
+e2e_service udp_echo udpecho
+udp_svc=$(e2e_listen_port udp_echo)
 
 # p2p.disableDirect: sudp takes its session through the relay here (the
 # direct path is p2p_loopback.sh's), so the tap sees the relayed datagrams.
@@ -61,6 +47,8 @@ serverAddr = "127.0.0.1"
 serverPort = $port
 auth.token = "tok"
 p2p.disableDirect = true
+webServer.addr = "127.0.0.1"
+webServer.port = $web
 [[visitors]]
 name = "v-tcp"
 type = "stcp"
@@ -106,6 +94,23 @@ for i in range(100):
     if r != d:
         sys.exit(1)
 PY
+
+# The visitor's status counts what each visitor moved: the stcp row every
+# byte of the file each way (its connection has closed), the sudp row the
+# 100 datagrams each way.
+"$BURROW" status -c "$E2E_TMP/visitor.toml" --json >"$E2E_TMP/status.json" ||
+  e2e_fail "burrow status failed"
+python3 - "$E2E_TMP/status.json" "$(stat -c %s "$E2E_TMP/in.bin")" <<'PY' ||
+import json, sys
+rows = {e["name"]: e for e in json.load(open(sys.argv[1]))["entries"] if e["kind"] == "visitor"}
+want = {"v-tcp": int(sys.argv[2]), "v-udp": 100 * 540}
+for name, size in want.items():
+    r = rows[name]
+    assert r["state"] == "relayed", r
+    assert r["tx_bytes"] >= size and r["rx_bytes"] >= size, (size, r)
+    print(f"status: {name} {r['state']}, {r['tx_bytes']} B out, {r['rx_bytes']} B in")
+PY
+  e2e_fail "status does not show the bytes moved: $(cat "$E2E_TMP/status.json")"
 
 # A wrong secret: burrowd refuses the visitor, the owner never sees it.
 echo hello | timeout 10 socat -t 2 - TCP:127.0.0.1:"$v_bad" >/dev/null 2>&1 || true

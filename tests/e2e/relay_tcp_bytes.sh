@@ -12,39 +12,18 @@ for n in "${sizes[@]}"; do
   head -c "$n" /dev/urandom >"$E2E_TMP/in.$n"
 done
 
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-auth.token = "bytes"
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on 127\.0\.0\.1:[0-9]+'
+e2e_burrowd burrowd bytes
 
-e2e_start echo python3 "$E2E_TOOLS/service.py" echo
-e2e_wait_log echo 'service listening on'
+e2e_service echo echo
 for n in "${sizes[@]}"; do
-  e2e_start "send$n" python3 "$E2E_TOOLS/service.py" send "$E2E_TMP/in.$n"
-  e2e_wait_log "send$n" 'service listening on'
+  e2e_service "send$n" send "$E2E_TMP/in.$n"
 done
 
 proxy() { # name localPort useEncryption
-  cat <<CONF
-
-[[proxies]]
-name = "$1"
-type = "tcp"
-localIP = "127.0.0.1"
-localPort = $2
-remotePort = 0
-transport.useEncryption = $3
-CONF
+  e2e_proxy "$1" tcp "$2" 'remotePort = 0' "transport.useEncryption = $3"
 }
 {
-  cat <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $(e2e_port burrowd)
-auth.token = "bytes"
-CONF
+  e2e_client_conf "$(e2e_port burrowd)" bytes
   for enc in false true; do
     proxy "echo-$enc" "$(e2e_listen_port echo)" $enc
     for n in "${sizes[@]}"; do
@@ -96,11 +75,7 @@ e2e_stop burrow
 e2e_start tap python3 "$E2E_TOOLS/wiretap.py" "$(e2e_port burrowd)" "$E2E_TMP/wire.bin"
 e2e_wait_log tap 'wiretap listening on'
 {
-  cat <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $(e2e_listen_port tap)
-auth.token = "bytes"
-CONF
+  e2e_client_conf "$(e2e_listen_port tap)" bytes
   proxy tap-plain "$(e2e_listen_port echo)" false
   proxy tap-sealed "$(e2e_listen_port echo)" true
 } >"$E2E_TMP/tapped.toml"

@@ -16,28 +16,13 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((2 * N + 100)) ]; t
   exit 77
 fi
 
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-auth.token = "concurrent"
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on 127\.0\.0\.1:[0-9]+'
-e2e_start echo python3 "$E2E_TOOLS/service.py" echo
-e2e_wait_log echo 'service listening on'
+e2e_burrowd burrowd concurrent
+e2e_service echo echo
 
-cat >"$E2E_TMP/burrow.toml" <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $(e2e_port burrowd)
-auth.token = "concurrent"
-
-[[proxies]]
-name = "echo"
-type = "tcp"
-localIP = "127.0.0.1"
-localPort = $(e2e_listen_port echo)
-remotePort = 0
-CONF
+{
+  e2e_client_conf "$(e2e_port burrowd)" concurrent
+  e2e_proxy echo tcp "$(e2e_listen_port echo)" 'remotePort = 0'
+} >"$E2E_TMP/burrow.toml"
 e2e_start burrow "$BURROW" -c "$E2E_TMP/burrow.toml"
 e2e_wait_log burrow 'proxy echo: started \(tcp '
 

@@ -12,34 +12,15 @@
 
 head -c 1048576 /dev/urandom >"$E2E_TMP/in"
 
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-auth.token = "garbage"
 # A server too busy with garbage to read heartbeats would drop the client.
-transport.heartbeatTimeout = 5
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on 127\.0\.0\.1:[0-9]+'
+e2e_burrowd burrowd garbage 'transport.heartbeatTimeout = 5'
 ctl=$(e2e_port burrowd)
-e2e_start echo python3 "$E2E_TOOLS/service.py" echo
-e2e_wait_log echo 'service listening on'
+e2e_service echo echo
 
 client_conf() { # serverPort
-  cat <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $1
-auth.token = "garbage"
-transport.heartbeatInterval = 1
-transport.heartbeatTimeout = 5
-
-[[proxies]]
-name = "echo"
-type = "tcp"
-localIP = "127.0.0.1"
-localPort = $(e2e_listen_port echo)
-remotePort = 0
-CONF
+  e2e_client_conf "$1" garbage 'transport.heartbeatInterval = 1' \
+    'transport.heartbeatTimeout = 5'
+  e2e_proxy echo tcp "$(e2e_listen_port echo)" 'remotePort = 0'
 }
 client_conf "$ctl" >"$E2E_TMP/burrow.toml"
 e2e_start burrow "$BURROW" -c "$E2E_TMP/burrow.toml"

@@ -18,38 +18,17 @@ head -c 33554432 /dev/zero >"$E2E_TMP/in.32m"
 printf 'bye\n' >"$E2E_TMP/bye"
 mkdir "$E2E_TMP/sink"
 
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-auth.token = "halfclose"
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on 127\.0\.0\.1:[0-9]+'
+e2e_burrowd burrowd halfclose
 
-e2e_start summary python3 "$E2E_TOOLS/service.py" summary
-e2e_start halfclose python3 "$E2E_TOOLS/service.py" halfclose "$E2E_TMP/sink"
-e2e_start closefirst python3 "$E2E_TOOLS/service.py" closefirst
-for s in summary halfclose closefirst; do
-  e2e_wait_log $s 'service listening on'
-done
+e2e_service summary summary
+e2e_service halfclose halfclose "$E2E_TMP/sink"
+e2e_service closefirst closefirst
 {
-  cat <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $(e2e_port burrowd)
-auth.token = "halfclose"
-CONF
+  e2e_client_conf "$(e2e_port burrowd)" halfclose
   for s in summary halfclose closefirst; do
     for enc in false true; do
-      cat <<CONF
-
-[[proxies]]
-name = "$s-$enc"
-type = "tcp"
-localIP = "127.0.0.1"
-localPort = $(e2e_listen_port $s)
-remotePort = 0
-transport.useEncryption = $enc
-CONF
+      e2e_proxy "$s-$enc" tcp "$(e2e_listen_port $s)" 'remotePort = 0' \
+        "transport.useEncryption = $enc"
     done
   done
 } >"$E2E_TMP/burrow.toml"

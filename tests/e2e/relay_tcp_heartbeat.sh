@@ -9,32 +9,14 @@
 
 head -c 65536 /dev/urandom >"$E2E_TMP/in"
 
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-auth.token = "heartbeat"
-transport.heartbeatTimeout = 3
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on 127\.0\.0\.1:[0-9]+'
-e2e_start echo python3 "$E2E_TOOLS/service.py" echo
-e2e_wait_log echo 'service listening on'
+e2e_burrowd burrowd heartbeat 'transport.heartbeatTimeout = 3'
+e2e_service echo echo
 public=$(e2e_free_port)
-cat >"$E2E_TMP/burrow.toml" <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $(e2e_port burrowd)
-auth.token = "heartbeat"
-loginFailExit = false
-transport.heartbeatInterval = 1
-transport.heartbeatTimeout = 3
-
-[[proxies]]
-name = "echo"
-type = "tcp"
-localIP = "127.0.0.1"
-localPort = $(e2e_listen_port echo)
-remotePort = $public
-CONF
+{
+  e2e_client_conf "$(e2e_port burrowd)" heartbeat 'loginFailExit = false' \
+    'transport.heartbeatInterval = 1' 'transport.heartbeatTimeout = 3'
+  e2e_proxy echo tcp "$(e2e_listen_port echo)" "remotePort = $public"
+} >"$E2E_TMP/burrow.toml"
 e2e_start burrow "$BURROW" -c "$E2E_TMP/burrow.toml"
 # A stopped process ignores the cleanup's SIGTERM: thaw it first.
 trap 'if [ -n "${E2E_PID[burrow]:-}" ]; then kill -CONT "${E2E_PID[burrow]}" 2>/dev/null || true; fi; e2e_cleanup' EXIT

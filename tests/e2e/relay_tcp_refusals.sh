@@ -20,39 +20,19 @@
 read -r p1 p2 p3 p4 p5 q <<<"$(e2e_free_port 6)"
 head -c 65536 /dev/urandom >"$E2E_TMP/in"
 
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-auth.token = "refusals"
-allowPorts = [{ single = $p1 }, { single = $p2 }, { start = $p3, end = $p3 }, { single = $p4 }, { single = $p5 }]
-maxPortsPerClient = 2
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on 127\.0\.0\.1:[0-9]+'
-e2e_start echo python3 "$E2E_TOOLS/service.py" echo
-e2e_wait_log echo 'service listening on'
+e2e_burrowd burrowd refusals \
+  "allowPorts = [{ single = $p1 }, { single = $p2 }, { start = $p3, end = $p3 }, { single = $p4 }, { single = $p5 }]" \
+  'maxPortsPerClient = 2'
+e2e_service echo echo
 
 client_conf() { # file user "name remotePort"...
   local file=$1 user=$2 p
   shift 2
   {
-    cat <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $(e2e_port burrowd)
-auth.token = "refusals"
-user = "$user"
-CONF
+    e2e_client_conf "$(e2e_port burrowd)" refusals "user = \"$user\""
     for p in "$@"; do
       set -- $p
-      cat <<CONF
-
-[[proxies]]
-name = "$1"
-type = "tcp"
-localIP = "127.0.0.1"
-localPort = $(e2e_listen_port echo)
-remotePort = $2
-CONF
+      e2e_proxy "$1" tcp "$(e2e_listen_port echo)" "remotePort = $2"
     done
   } >"$file"
 }

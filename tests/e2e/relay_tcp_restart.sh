@@ -22,25 +22,14 @@ e2e_start burrowd1 "$BURROWD" -c "$E2E_TMP/burrowd.toml"
 e2e_wait_log burrowd1 'control listening on 127\.0\.0\.1:[0-9]+'
 ctl_port=$(e2e_port burrowd1)
 
-e2e_start echo python3 "$E2E_TOOLS/service.py" echo
-e2e_wait_log echo 'service listening on'
+e2e_service echo echo
 # The public port must be the same after the restart, so it is named.
 public=$(e2e_free_port)
-cat >"$E2E_TMP/burrow.toml" <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $ctl_port
-auth.token = "restart"
-loginFailExit = false
-transport.heartbeatInterval = 1
-transport.heartbeatTimeout = 5
-
-[[proxies]]
-name = "echo"
-type = "tcp"
-localIP = "127.0.0.1"
-localPort = $(e2e_listen_port echo)
-remotePort = $public
-CONF
+{
+  e2e_client_conf "$ctl_port" restart 'loginFailExit = false' 'transport.heartbeatInterval = 1' \
+    'transport.heartbeatTimeout = 5'
+  e2e_proxy echo tcp "$(e2e_listen_port echo)" "remotePort = $public"
+} >"$E2E_TMP/burrow.toml"
 e2e_start burrow "$BURROW" -c "$E2E_TMP/burrow.toml"
 e2e_wait_log burrow "proxy echo: started \(tcp 127\.0\.0\.1:[0-9]+ -> 127\.0\.0\.1:$public\)"
 python3 "$E2E_TOOLS/user.py" xfer "$public" "$E2E_TMP/in" "$E2E_TMP/out" || e2e_fail "echo before the restart"

@@ -17,32 +17,13 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8"
 size=$((200 << 20))
 head -c $size /dev/urandom >"$E2E_TMP/in"
 
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-auth.token = "slowreader"
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on 127\.0\.0\.1:[0-9]+'
-e2e_start send python3 "$E2E_TOOLS/service.py" send "$E2E_TMP/in"
-e2e_wait_log send 'service listening on'
+e2e_burrowd burrowd slowreader
+e2e_service send send "$E2E_TMP/in"
 {
-  cat <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $(e2e_port burrowd)
-auth.token = "slowreader"
-CONF
+  e2e_client_conf "$(e2e_port burrowd)" slowreader
   for enc in false true; do
-    cat <<CONF
-
-[[proxies]]
-name = "send-$enc"
-type = "tcp"
-localIP = "127.0.0.1"
-localPort = $(e2e_listen_port send)
-remotePort = 0
-transport.useEncryption = $enc
-CONF
+    e2e_proxy "send-$enc" tcp "$(e2e_listen_port send)" 'remotePort = 0' \
+      "transport.useEncryption = $enc"
   done
 } >"$E2E_TMP/burrow.toml"
 e2e_start burrow "$BURROW" -c "$E2E_TMP/burrow.toml"

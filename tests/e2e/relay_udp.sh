@@ -3,44 +3,17 @@
 # several users at once (each gets its own answers: per-source sessions).
 . "$(dirname "$0")/lib.sh"
 
-free_udp_port() { python3 -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+e2e_service udp_echo udpecho
+svc=$(e2e_listen_port udp_echo)
 
-svc=$(free_udp_port)
-e2e_start udp_echo python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1])))
-print("udp echo ready", flush=True)
-while True:
-    d, a = s.recvfrom(65535); s.sendto(d, a)' "$svc"
-e2e_wait_log udp_echo 'udp echo ready'
-
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-auth.token = "tok"
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on'
+e2e_burrowd burrowd tok
 port=$(e2e_port burrowd)
-plain=$(free_udp_port); sealed=$(free_udp_port)
-cat >"$E2E_TMP/burrow.toml" <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $port
-auth.token = "tok"
-[[proxies]]
-name = "dns"
-type = "udp"
-localIP = "127.0.0.1"
-localPort = $svc
-remotePort = $plain
-[[proxies]]
-name = "dns-sealed"
-type = "udp"
-localIP = "127.0.0.1"
-localPort = $svc
-remotePort = $sealed
-transport.useEncryption = true
-CONF
+read -r plain sealed < <(e2e_free_udp_port 2)
+{
+  e2e_client_conf "$port" tok
+  e2e_proxy dns udp "$svc" "remotePort = $plain"
+  e2e_proxy dns-sealed udp "$svc" "remotePort = $sealed" 'transport.useEncryption = true'
+} >"$E2E_TMP/burrow.toml"
 e2e_start burrow "$BURROW" -c "$E2E_TMP/burrow.toml"
 e2e_wait_log burrow 'proxy dns: started'
 e2e_wait_log burrow 'proxy dns-sealed: started'

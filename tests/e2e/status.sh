@@ -5,7 +5,6 @@
 # wants its password.
 . "$(dirname "$0")/lib.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 free_udp_pair() { # a UDP port p with p+1 free too
   python3 -c '
 import socket
@@ -16,27 +15,13 @@ for _ in range(100):
     except OSError:
         pass'
 }
-web=$(free_port); udp=$(free_udp_pair)
-cat >"$E2E_TMP/burrowd.toml" <<CONF
-bindAddr = "127.0.0.1"
-bindPort = 0
-bindUDPPort = $udp
-natProbeAltAddr = "127.0.0.2"
-auth.token = "tok"
-webServer.addr = "127.0.0.1"
-webServer.port = $web
-webServer.user = "admin"
-webServer.password = "pw"
-CONF
-e2e_start burrowd "$BURROWD" -c "$E2E_TMP/burrowd.toml"
-e2e_wait_log burrowd 'control listening on'
+web=$(e2e_free_port); udp=$(free_udp_pair)
+e2e_burrowd burrowd tok "bindUDPPort = $udp" 'natProbeAltAddr = "127.0.0.2"' \
+  'webServer.addr = "127.0.0.1"' "webServer.port = $web" 'webServer.user = "admin"' \
+  'webServer.password = "pw"'
 e2e_wait_log burrowd 'admin API listening'
 port=$(e2e_port burrowd)
-cat >"$E2E_TMP/burrow.toml" <<CONF
-serverAddr = "127.0.0.1"
-serverPort = $port
-auth.token = "tok"
-CONF
+e2e_client_conf "$port" tok >"$E2E_TMP/burrow.toml"
 e2e_start burrow "$BURROW" -c "$E2E_TMP/burrow.toml"
 e2e_wait_log burrow 'NAT open-internet'
 e2e_wait_log burrowd 'rdv: client 127\.0\.0\.1:[0-9]+: NAT open-internet'

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """A local service for end-to-end tests: the program behind a proxy.
 
-service.py MODE [ARG]: listens on 127.0.0.1 (port chosen by the system,
-printed as "service listening on 127.0.0.1:PORT") and serves every connection
-in MODE until killed:
+service.py [--port N] MODE [ARG]: listens on 127.0.0.1 (port N, or one
+chosen by the system; printed as "service listening on 127.0.0.1:PORT") and
+serves every connection in MODE until killed:
 
   echo            send back every byte; on EOF, finish sending, then shut the
                   write side down (half-close propagated) and close.
@@ -14,6 +14,8 @@ in MODE until killed:
   halfclose DIR   send "bye\\n", shut the write side down at once, then read to
                   EOF into DIR/conn-N.bin (N counts connections from 1).
   closefirst      send "bye\\n" and close at once, whatever the peer sends.
+  udpecho         UDP, not TCP: send every datagram back to where it came
+                  from ("service listening on 127.0.0.1:PORT (udp)").
 
 Each connection logs one line when it ends: "conn N closed: in X out Y" (or
 "conn N error: ..."), so a test can wait for it.
@@ -161,13 +163,32 @@ def serve_one(mode, arg, sock, n):
         log("conn %d error: %s (in %d out %d)" % (n, e.strerror or str(e), got, sent))
 
 
+def udp_echo(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", port))
+    log("service listening on 127.0.0.1:%d (udp)" % s.getsockname()[1])
+    while True:
+        data, addr = s.recvfrom(65535)
+        s.sendto(data, addr)
+
+
 def main():
-    mode = sys.argv[1]
-    arg = sys.argv[2] if len(sys.argv) > 2 else None
-    if mode not in ("echo", "send", "summary", "halfclose", "closefirst"):
+    args = sys.argv[1:]
+    port = 0
+    if args[:1] == ["--port"]:
+        port = int(args[1])
+        args = args[2:]
+    mode = args[0]
+    arg = args[1] if len(args) > 1 else None
+    if mode not in ("echo", "send", "summary", "halfclose", "closefirst", "udpecho"):
         sys.exit("service.py: unknown mode %s" % mode)
+    if mode == "udpecho":
+        udp_echo(port)
+        return
     lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
+    if port:
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", port))
     lsock.listen(4096)
     log("service listening on 127.0.0.1:%d" % lsock.getsockname()[1])
     if mode == "echo":

@@ -22,6 +22,12 @@ user.py slow PORT OUT --rate BYTES_PER_S --secs S [--watch NAME=PID ...]
     then as fast as possible until EOF, everything into OUT. While reading
     slowly, sample VmRSS of each watched process: print
     "rss NAME base B max M growth G" (KiB; base sampled before connecting).
+
+user.py hold PORT [TEXT] [--tls NAME]
+    Hold a connection open in some state for a server that stops: send TEXT
+    (Python escapes such as \\r\\n or \\x16 allowed), or with --tls complete
+    a TLS handshake naming the server NAME (SNI, certificate not checked);
+    then print "held" and read until the peer closes (60 s at most).
 """
 import argparse
 import errno
@@ -29,6 +35,7 @@ import os
 import random
 import selectors
 import socket
+import ssl
 import sys
 import time
 
@@ -240,6 +247,24 @@ def slow(a):
     return 0
 
 
+def hold(a):
+    s = socket.create_connection(("127.0.0.1", a.port), timeout=60)
+    if a.tls:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = ctx.wrap_socket(s, server_hostname=a.tls)
+    else:
+        s.sendall(a.text.encode().decode("unicode_escape").encode("latin-1"))
+    print("held", flush=True)
+    try:
+        while s.recv(65536):
+            pass
+    except OSError:
+        pass
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -261,8 +286,12 @@ def main():
     sl.add_argument("--rate", type=float, required=True)
     sl.add_argument("--secs", type=float, required=True)
     sl.add_argument("--watch", action="append", default=[])
+    h = sub.add_parser("hold")
+    h.add_argument("port", type=int)
+    h.add_argument("text", nargs="?", default="")
+    h.add_argument("--tls", metavar="NAME")
     a = p.parse_args()
-    sys.exit({"xfer": xfer, "many": many, "slow": slow}[a.cmd](a))
+    sys.exit({"xfer": xfer, "many": many, "slow": slow, "hold": hold}[a.cmd](a))
 
 
 if __name__ == "__main__":
