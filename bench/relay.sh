@@ -24,17 +24,26 @@
 # Everything listens on 127.0.0.1 with ports from the OS; every process is
 # stopped by PID on exit. Usage:
 #
-#   bash bench/relay.sh [--quick] [--perf] [--no-build]
+#   bash bench/relay.sh [--quick] [--perf] [--no-build] [--only PHASES]
 #
 #   --quick     iperf3 -t 2, one run each, fewer round trips and connections
-#               (about 35 s; the full run takes about 3.5 minutes)
+#               (about 35 s; the full run takes about 4 minutes)
 #   --perf      one more single-stream run per path, counting each
 #               forwarder's system calls per MB, and a perf profile of
-#               burrowd and burrow (about 20 s more)
+#               burrowd and burrow (about 20 s more); in the http phase, one
+#               more wrk run per proxy counting system calls per request,
+#               and a profile of burrowd and burrow
 #   --no-build  use the binaries as they are in the build directory
+#   --only P    run only these phases, comma-separated: tput, lat, mem, http
+#               (e.g. --only http)
 #
 # BW_BUILD names the build directory (default build-bench, configured as
-# Release when absent). BW_KEEP=1 keeps the run directory with every log.
+# Release when absent). BW_BASE_BUILD names a second build directory (its
+# burrowd and burrow must exist): the http phase then also measures that
+# build's burrowd + burrow, as "relay_base", interleaved with the others,
+# to compare two versions in one run. BW_REPS sets the number of
+# interleaved runs of each measurement (3, or 1 with --quick). BW_KEEP=1
+# keeps the run directory with every log.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,20 +51,39 @@ BUILD=${BW_BUILD:-$ROOT/build-bench}
 QUICK=0
 PERF=0
 DO_BUILD=1
-for arg in "$@"; do
-  case $arg in
+ONLY=tput,lat,mem,http
+usage() {
+  echo "usage: bash bench/relay.sh [--quick] [--perf] [--no-build] [--only tput,lat,mem,http]" >&2
+  exit 2
+}
+while [ $# -gt 0 ]; do
+  case $1 in
     --quick) QUICK=1 ;;
     --perf) PERF=1 ;;
     --no-build) DO_BUILD=0 ;;
-    *) echo "usage: bash bench/relay.sh [--quick] [--perf] [--no-build]" >&2; exit 2 ;;
+    --only) [ $# -ge 2 ] || usage; ONLY=$2; shift ;;
+    --only=*) ONLY=${1#--only=} ;;
+    *) usage ;;
   esac
+  shift
 done
+for phase in ${ONLY//,/ }; do
+  case $phase in tput | lat | mem | http) ;; *) usage ;; esac
+done
+want() { [[ ",$ONLY," == *",$1,"* ]]; }
+BASE=${BW_BASE_BUILD:-}
+if [ -n "$BASE" ]; then
+  for b in "$BASE/cmd/burrowd" "$BASE/cmd/burrow"; do
+    [ -x "$b" ] || { echo "relay.sh: BW_BASE_BUILD: $b missing" >&2; exit 1; }
+  done
+fi
 
 if [ "$QUICK" = 1 ]; then
   T=2 REPS=1 PING_N=2000 SPLIT_N=300 CONNECT_N=300 HOLD_WANT=2000 WRK_D=2
 else
   T=5 REPS=3 PING_N=7000 SPLIT_N=400 CONNECT_N=700 HOLD_WANT=10000 WRK_D=5
 fi
+REPS=${BW_REPS:-$REPS}
 SIZE=64
 TOKEN="bench-relay-$$"
 
@@ -167,6 +195,18 @@ stop() { # stop NAME: SIGTERM and reap
 
 alive() { kill -0 "${PID[$1]}" 2>/dev/null || die "$1 died"; }
 
+# perf_profile DATA TITLE N: where the samples of a perf record went, by
+# process and library, then the N busiest functions.
+perf_profile() {
+  echo
+  echo "$2 (% of samples):"
+  perf report -i "$1" --no-children --sort comm,dso --stdio 2>/dev/null |
+    grep -E '^ +[0-9.]+%' | head -n 8 || true
+  echo
+  perf report -i "$1" --no-children --sort comm,sym --stdio -g none 2>/dev/null |
+    grep -E '^ +[0-9.]+%' | head -n "$3" || true
+}
+
 # free_ports N: N distinct ports the OS has just handed out.
 free_ports() {
   python3 - "$1" <<'EOF'
@@ -228,7 +268,7 @@ echo
 # ---- services ---------------------------------------------------------------------
 read -r P_IPERF P_SOCAT_IPERF P_SOCAT_RTT P_SOCAT_MSG P_NGINX_IPERF P_NGINX_RTT P_NGINX_MSG \
   P_NGINX_HTTP P_BACKEND P_VHOST P_NGINX2_IPERF P_NGINX2_RTT P_NGINX2_MSG P_NGINX2_HTTP \
-  P_NGINX_BSTREAM <<<"$(free_ports 15)"
+  P_NGINX_BSTREAM P_VHOST_BASE <<<"$(free_ports 16)"
 
 start iperf3s iperf3 -s -B 127.0.0.1 -p "$P_IPERF" --forceflush
 start serve "$RTT" serve 0
@@ -340,6 +380,23 @@ if ! grep -Eq 'proxy web: started' "$RUN/warm.log"; then
   HTTP_SKIP="burrowd: $(grep -E 'proxy web: start error' "$RUN/warm.log" | sed 's/.*start error: //')"
 fi
 
+# BW_BASE_BUILD: the other build's burrowd and burrow, for the http phase.
+HTTP_PATHS=(direct nginx nginx2 relay)
+if [ -n "$BASE" ] && want http && [ -z "$HTTP_SKIP" ]; then
+  sed -e "s/^vhostHTTPPort.*/vhostHTTPPort = $P_VHOST_BASE/" "$RUN/burrowd.toml" >"$RUN/burrowd_base.toml"
+  start burrowd_base "$BASE/cmd/burrowd" -c "$RUN/burrowd_base.toml"
+  wait_log burrowd_base 'control listening on 127\.0\.0\.1:[0-9]+'
+  P_CTL_BASE=$(grep -Eo 'control listening on 127\.0\.0\.1:[0-9]+' "$RUN/burrowd_base.log" | head -n1 | sed 's/.*://')
+  {
+    client_conf 5 | sed "s/^serverPort = .*/serverPort = $P_CTL_BASE/"
+    proxy web http "$P_BACKEND"
+  } >"$RUN/warm_base.toml"
+  start warm_base "$BASE/cmd/burrow" -c "$RUN/warm_base.toml"
+  wait_log warm_base 'proxy web: started'
+  HTTP_PATHS=(direct nginx nginx2 relay_base relay)
+  printf 'http_base\t%s\n' "$BASE" >>"$META"
+fi
+
 port_of() { # port_of TEST PATH
   case $1/$2 in
     iperf/direct) echo "$P_IPERF" ;;      iperf/socat) echo "$P_SOCAT_IPERF" ;;
@@ -369,22 +426,23 @@ PATHS=(direct socat)
 PATHS+=(relay relay_enc)
 
 # ---- 1. throughput -----------------------------------------------------------------
-echo "1/4 throughput: iperf3 -t $T, 1 and 8 streams, ${#PATHS[@]} paths, $REPS run(s) each, interleaved"
-TPUT=$RUN/tput.tsv
-: >"$TPUT"
-fds_before=$(nfds "${PID[burrowd]}")
-phase_begin
-for ((rep = 1; rep <= REPS; rep++)); do
-  for streams in 1 8; do
-    for path in "${PATHS[@]}"; do
-      port=$(port_of iperf "$path")
-      read -r pa pb <<<"$(fwd_pids "$path") "
-      ca0=$( [ -n "$pa" ] && cpu_s "$pa" || echo 0 ); cb0=$( [ -n "$pb" ] && cpu_s "$pb" || echo 0 )
-      out=$RUN/iperf-$path-$streams-$rep.json
-      timeout $((T + 30)) iperf3 -c 127.0.0.1 -p "$port" -t "$T" -P "$streams" -J \
-        --connect-timeout 5000 >"$out" 2>&1 || true
-      ca1=$( [ -n "$pa" ] && cpu_s "$pa" || echo 0 ); cb1=$( [ -n "$pb" ] && cpu_s "$pb" || echo 0 )
-      python3 - "$out" "$path" "$streams" "$rep" "$ca0" "$ca1" "$cb0" "$cb1" >>"$TPUT" <<'EOF'
+if want tput; then
+  echo "1/4 throughput: iperf3 -t $T, 1 and 8 streams, ${#PATHS[@]} paths, $REPS run(s) each, interleaved"
+  TPUT=$RUN/tput.tsv
+  : >"$TPUT"
+  fds_before=$(nfds "${PID[burrowd]}")
+  phase_begin
+  for ((rep = 1; rep <= REPS; rep++)); do
+    for streams in 1 8; do
+      for path in "${PATHS[@]}"; do
+        port=$(port_of iperf "$path")
+        read -r pa pb <<<"$(fwd_pids "$path") "
+        ca0=$( [ -n "$pa" ] && cpu_s "$pa" || echo 0 ); cb0=$( [ -n "$pb" ] && cpu_s "$pb" || echo 0 )
+        out=$RUN/iperf-$path-$streams-$rep.json
+        timeout $((T + 30)) iperf3 -c 127.0.0.1 -p "$port" -t "$T" -P "$streams" -J \
+          --connect-timeout 5000 >"$out" 2>&1 || true
+        ca1=$( [ -n "$pa" ] && cpu_s "$pa" || echo 0 ); cb1=$( [ -n "$pb" ] && cpu_s "$pb" || echo 0 )
+        python3 - "$out" "$path" "$streams" "$rep" "$ca0" "$ca1" "$cb0" "$cb1" >>"$TPUT" <<'EOF'
 import json, sys
 out, path, streams, rep, ca0, ca1, cb0, cb1 = sys.argv[1:]
 err = ""
@@ -400,217 +458,269 @@ print("\t".join([path, streams, rep, f"{gbit:.3f}", str(nbytes),
                  f"{float(ca1) - float(ca0):.3f}", f"{float(cb1) - float(cb0):.3f}",
                  err.replace("\t", " ").replace("\n", " ")]))
 EOF
-      printf '  run %d, %d stream(s), %-9s %s\n' "$rep" "$streams" "$path" \
-        "$(tail -n1 "$TPUT" | awk -F'\t' '{ if ($8 != "") print "error: " $8; else print $4 " Gbit/s"}')"
-      alive burrowd; alive warm
+        printf '  run %d, %d stream(s), %-9s %s\n' "$rep" "$streams" "$path" \
+          "$(tail -n1 "$TPUT" | awk -F'\t' '{ if ($8 != "") print "error: " $8; else print $4 " Gbit/s"}')"
+        alive burrowd; alive warm
+      done
     done
   done
-done
-phase_end tput
-# Every relayed connection of these runs has ended by now: burrowd should be
-# back to its descriptors from before (give or take the pool's refill).
-for ((i = 0; i < 100; i++)); do
-  [ "$(nfds "${PID[burrowd]}")" -le $((fds_before + 2)) ] && break
-  sleep 0.05
-done
-left=$(( ($(nfds "${PID[burrowd]}") - fds_before) / 2 ))
-if [ "$left" -gt 1 ]; then
-  printf 'tput_left_open\t%s\n' "$left" >>"$META"
-  echo "  burrowd still relays about $left connections 5 s after the iperf3 runs ended (open pairs not closed)"
-fi
-
-if [ "$PERF" = 1 ]; then
-  if command -v perf >/dev/null; then
-    # One more single-stream run per path, counting each forwarder's system
-    # calls, and a profile of burrowd and burrow on the plain relay.
-    echo "  perf: system calls per MB and a profile, one more single-stream run per path"
-    PERFOUT=$RUN/perf.txt
-    : >"$PERFOUT"
-    for path in "${PATHS[@]}"; do
-      [ "$path" = direct ] && continue
-      [ "$path" = socat ] && continue # a process per connection: not counted
-      port=$(port_of iperf "$path")
-      read -r pa pb <<<"$(fwd_pids "$path") "
-      perfs=()
-      for p in $pa $pb; do
-        perf stat -x, -e raw_syscalls:sys_enter -p "$p" -o "$RUN/pstat-$path-$p.txt" -- sleep $((T + 1)) &
-        perfs+=($!)
-      done
-      if [ "$path" = relay ]; then
-        perf record -q -F 999 -g -o "$RUN/perf.data" -p "${PID[burrowd]},${PID[warm]}" -- sleep "$T" >/dev/null 2>&1 &
-        perfs+=($!)
-      fi
-      out=$RUN/iperf-perf-$path.json
-      timeout $((T + 30)) iperf3 -c 127.0.0.1 -p "$port" -t "$T" -J >"$out" 2>&1 || true
-      wait "${perfs[@]}" || true
-      nbytes=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bytes"])' "$out" 2>/dev/null || echo 0)
-      hop=1
-      for p in $pa $pb; do
-        n=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$RUN/pstat-$path-$p.txt")
-        name=$(cat "/proc/$p/comm")
-        [ -n "$pb" ] && name="$name#$hop" # the hop, in the byte's order
-        hop=$((hop + 1))
-        printf '%-10s %-9s %12s system calls for %6.0f MB: %6.1f per MB\n' "$path" "$name" "$n" \
-          "$(echo "$nbytes" | awk '{print $1 / 1e6}')" \
-          "$(echo "$n $nbytes" | awk '{ if ($2 > 0) print $1 / ($2 / 1e6); else print 0 }')" >>"$PERFOUT"
-      done
-    done
-    {
-      echo
-      echo "profile of burrowd and burrow, plain relay, single stream (% of samples):"
-      perf report -i "$RUN/perf.data" --no-children --sort comm,dso --stdio 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | head -n 8 || true
-      echo
-      perf report -i "$RUN/perf.data" --no-children --sort comm,sym --stdio -g none 2>/dev/null |
-        grep -E '^ +[0-9.]+%' | head -n 16 || true
-    } >>"$PERFOUT"
-  else
-    echo "  perf not found (apt-get install linux-perf): no profile"
+  phase_end tput
+  # Every relayed connection of these runs has ended by now: burrowd should be
+  # back to its descriptors from before (give or take the pool's refill).
+  for ((i = 0; i < 100; i++)); do
+    [ "$(nfds "${PID[burrowd]}")" -le $((fds_before + 2)) ] && break
+    sleep 0.05
+  done
+  left=$(( ($(nfds "${PID[burrowd]}") - fds_before) / 2 ))
+  if [ "$left" -gt 1 ]; then
+    printf 'tput_left_open\t%s\n' "$left" >>"$META"
+    echo "  burrowd still relays about $left connections 5 s after the iperf3 runs ended (open pairs not closed)"
   fi
+
+  if [ "$PERF" = 1 ]; then
+    if command -v perf >/dev/null; then
+      # One more single-stream run per path, counting each forwarder's system
+      # calls, and a profile of burrowd and burrow on the plain relay.
+      echo "  perf: system calls per MB and a profile, one more single-stream run per path"
+      PERFOUT=$RUN/perf.txt
+      : >"$PERFOUT"
+      for path in "${PATHS[@]}"; do
+        [ "$path" = direct ] && continue
+        [ "$path" = socat ] && continue # a process per connection: not counted
+        port=$(port_of iperf "$path")
+        read -r pa pb <<<"$(fwd_pids "$path") "
+        perfs=()
+        for p in $pa $pb; do
+          perf stat -x, -e raw_syscalls:sys_enter -p "$p" -o "$RUN/pstat-$path-$p.txt" -- sleep $((T + 1)) &
+          perfs+=($!)
+        done
+        if [ "$path" = relay ]; then
+          perf record -q -F 999 -g -o "$RUN/perf.data" -p "${PID[burrowd]},${PID[warm]}" -- sleep "$T" >/dev/null 2>&1 &
+          perfs+=($!)
+        fi
+        out=$RUN/iperf-perf-$path.json
+        timeout $((T + 30)) iperf3 -c 127.0.0.1 -p "$port" -t "$T" -J >"$out" 2>&1 || true
+        wait "${perfs[@]}" || true
+        nbytes=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bytes"])' "$out" 2>/dev/null || echo 0)
+        hop=1
+        for p in $pa $pb; do
+          n=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$RUN/pstat-$path-$p.txt")
+          name=$(cat "/proc/$p/comm")
+          [ -n "$pb" ] && name="$name#$hop" # the hop, in the byte's order
+          hop=$((hop + 1))
+          printf '%-10s %-9s %12s system calls for %6.0f MB: %6.1f per MB\n' "$path" "$name" "$n" \
+            "$(echo "$nbytes" | awk '{print $1 / 1e6}')" \
+            "$(echo "$n $nbytes" | awk '{ if ($2 > 0) print $1 / ($2 / 1e6); else print 0 }')" >>"$PERFOUT"
+        done
+      done
+      perf_profile "$RUN/perf.data" "profile of burrowd and burrow, plain relay, single stream" 16 \
+        >>"$PERFOUT"
+    else
+      echo "  perf not found (apt-get install linux-perf): no profile"
+    fi
+  fi
+  echo
 fi
-echo
 
 # ---- 2. latency ----------------------------------------------------------------
-echo "2/4 latency, $REPS interleaved run(s) of: $PING_N round trips of $SIZE B on one connection; $SPLIT_N split ones; $CONNECT_N connect+round trip+close"
-LAT=$RUN/lat.tsv
-: >"$LAT"
-lat_run() { # lat_run ping|split|connect PATH COUNT REP
-  local port out
-  if [ "$1" = split ]; then
-    port=$(port_of msg "$2")
-    out=$("$RTT" ping 127.0.0.1 "$port" "$3" "$SIZE" split 2>&1) || true
-  else
-    port=$(port_of rtt "$2")
-    out=$("$RTT" "$1" 127.0.0.1 "$port" "$3" "$SIZE" 2>&1) || true
-  fi
-  if [[ $out =~ p50_us=([0-9.]+)\ p99_us=([0-9.]+)\ min_us=[0-9.]+\ mean_us=([0-9.]+)\ max_us=([0-9.]+) ]]; then
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n' "$1" "$2" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" \
-      "${BASH_REMATCH[3]}" "${BASH_REMATCH[4]}" "$3" >>"$LAT"
-    printf '  run %d, %-8s %-11s p50 %8s µs  p99 %8s µs\n' "$4" "$1" "$2" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
-  else
-    printf '%s\t%s\t\t\t\t\t%s\t%s\n' "$1" "$2" "$3" "$(echo "$out" | tr '\t\n' '  ')" >>"$LAT"
-    printf '  run %d, %-8s %-11s error: %s\n' "$4" "$1" "$2" "$out"
-  fi
-}
-CPATHS=(direct socat)
-[ -n "$NGINX_STREAM" ] && CPATHS+=(nginx nginx2)
-CPATHS+=(relay_warm relay_cold)
-phase_begin
-for ((rep = 1; rep <= REPS; rep++)); do
-  for path in "${PATHS[@]}"; do lat_run ping "$path" "$PING_N" "$rep"; done
-  # Request and answer each in two writes, the answer only once the whole
-  # request is in: where Nagle's algorithm meets delayed acknowledgements.
-  for path in "${PATHS[@]}"; do
-    [ "$path" = relay_enc ] || lat_run split "$path" "$SPLIT_N" "$rep"
+if want lat; then
+  echo "2/4 latency, $REPS interleaved run(s) of: $PING_N round trips of $SIZE B on one connection; $SPLIT_N split ones; $CONNECT_N connect+round trip+close"
+  LAT=$RUN/lat.tsv
+  : >"$LAT"
+  lat_run() { # lat_run ping|split|connect PATH COUNT REP
+    local port out
+    if [ "$1" = split ]; then
+      port=$(port_of msg "$2")
+      out=$("$RTT" ping 127.0.0.1 "$port" "$3" "$SIZE" split 2>&1) || true
+    else
+      port=$(port_of rtt "$2")
+      out=$("$RTT" "$1" 127.0.0.1 "$port" "$3" "$SIZE" 2>&1) || true
+    fi
+    if [[ $out =~ p50_us=([0-9.]+)\ p99_us=([0-9.]+)\ min_us=[0-9.]+\ mean_us=([0-9.]+)\ max_us=([0-9.]+) ]]; then
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n' "$1" "$2" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" \
+        "${BASH_REMATCH[3]}" "${BASH_REMATCH[4]}" "$3" >>"$LAT"
+      printf '  run %d, %-8s %-11s p50 %8s µs  p99 %8s µs\n' "$4" "$1" "$2" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+    else
+      printf '%s\t%s\t\t\t\t\t%s\t%s\n' "$1" "$2" "$3" "$(echo "$out" | tr '\t\n' '  ')" >>"$LAT"
+      printf '  run %d, %-8s %-11s error: %s\n' "$4" "$1" "$2" "$out"
+    fi
+  }
+  CPATHS=(direct socat)
+  [ -n "$NGINX_STREAM" ] && CPATHS+=(nginx nginx2)
+  CPATHS+=(relay_warm relay_cold)
+  phase_begin
+  for ((rep = 1; rep <= REPS; rep++)); do
+    for path in "${PATHS[@]}"; do lat_run ping "$path" "$PING_N" "$rep"; done
+    # Request and answer each in two writes, the answer only once the whole
+    # request is in: where Nagle's algorithm meets delayed acknowledgements.
+    for path in "${PATHS[@]}"; do
+      [ "$path" = relay_enc ] || lat_run split "$path" "$SPLIT_N" "$rep"
+    done
+    for path in "${CPATHS[@]}"; do lat_run connect "$path" "$CONNECT_N" "$rep"; done
+    alive burrowd; alive warm; alive cold
   done
-  for path in "${CPATHS[@]}"; do lat_run connect "$path" "$CONNECT_N" "$rep"; done
-  alive burrowd; alive warm; alive cold
-done
-phase_end lat
-echo
+  phase_end lat
+  echo
+fi
 
 # ---- 3. memory --------------------------------------------------------------------
-# A burrowd and a burrow of their own, so that nothing the other tests left in
-# the heap hides what the connections cost.
-HOLD_N=$(( (NOFILE - 100) / 2 ))
-LIMIT_NOTE=""
-if [ "$HOLD_N" -ge "$HOLD_WANT" ]; then
-  HOLD_N=$HOLD_WANT
-else
-  LIMIT_NOTE="the hard limit on open files is $NOFILE (ulimit -Hn) and burrowd and burrow each need 2 per relayed connection plus about 30"
+if want mem; then
+  # A burrowd and a burrow of their own, so that nothing the other tests left in
+  # the heap hides what the connections cost.
+  HOLD_N=$(( (NOFILE - 100) / 2 ))
+  LIMIT_NOTE=""
+  if [ "$HOLD_N" -ge "$HOLD_WANT" ]; then
+    HOLD_N=$HOLD_WANT
+  else
+    LIMIT_NOTE="the hard limit on open files is $NOFILE (ulimit -Hn) and burrowd and burrow each need 2 per relayed connection plus about 30"
+  fi
+  echo "3/4 memory: $HOLD_N idle relayed connections"
+  [ -n "$LIMIT_NOTE" ] && echo "  note: $HOLD_WANT wanted, $HOLD_N possible: $LIMIT_NOTE"
+  MEM=$RUN/mem.tsv
+  printf 'want\t%s\nn\t%s\nlimit_note\t%s\n' "$HOLD_WANT" "$HOLD_N" "$LIMIT_NOTE" >"$MEM"
+  sed -e 's/^vhostHTTPPort.*//' "$RUN/burrowd.toml" >"$RUN/burrowd_m.toml"
+  start burrowd_m "$BURROWD" -c "$RUN/burrowd_m.toml"
+  wait_log burrowd_m 'control listening on 127\.0\.0\.1:[0-9]+'
+  P_CTL_M=$(grep -Eo 'control listening on 127\.0\.0\.1:[0-9]+' "$RUN/burrowd_m.log" | head -n1 | sed 's/.*://')
+  {
+    client_conf 5 | sed "s/^serverPort = .*/serverPort = $P_CTL_M/"
+    proxy hold tcp "$P_SERVE"
+  } >"$RUN/warm_m.toml"
+  start warm_m "$BURROW" -c "$RUN/warm_m.toml"
+  R_HOLD=$(remote_port warm_m hold)
+  # One connection through first: what the first use allocates once is not a
+  # per-connection cost.
+  "$RTT" ping 127.0.0.1 "$R_HOLD" 10 "$SIZE" >/dev/null || die "warm-up through the relay failed"
+  closed0=$(grep -c 'relay: proxy hold: .* closed' "$RUN/burrowd_m.log" || true)
+  rss_d0=$(rss_kb "${PID[burrowd_m]}"); rss_c0=$(rss_kb "${PID[warm_m]}")
+  phase_begin
+  start hold "$RTT" hold 127.0.0.1 "$R_HOLD" "$HOLD_N" 256
+  wait_log hold 'hold: open:' 150
+  echo "  $(grep 'hold: open:' "$RUN/hold.log")"
+  kill -USR1 "${PID[hold]}"
+  wait_log hold 'hold: verify:' 150
+  echo "  $(grep 'hold: verify:' "$RUN/hold.log")"
+  held=$(grep -Eo 'open: [0-9]+' "$RUN/hold.log" | awk '{print $2}')
+  open_ms=$(grep -Eo 'echoed in [0-9]+ ms' "$RUN/hold.log" | head -n1 | awk '{print $3}')
+  verified=$(grep -Eo 'verify: [0-9]+' "$RUN/hold.log" | awk '{print $2}')
+  rss_d1=$(rss_kb "${PID[burrowd_m]}"); rss_c1=$(rss_kb "${PID[warm_m]}")
+  fds_d1=$(nfds "${PID[burrowd_m]}"); fds_c1=$(nfds "${PID[warm_m]}")
+  phase_end mem
+  stop hold
+  # Every connection closed: burrowd logs one line per relayed connection.
+  for ((i = 0; i < 600; i++)); do
+    closed=$(( $(grep -c 'relay: proxy hold: .* closed' "$RUN/burrowd_m.log" || true) - closed0 ))
+    [ "$closed" -ge "$held" ] && break
+    sleep 0.05
+  done
+  rss_d2=$(rss_kb "${PID[burrowd_m]}"); rss_c2=$(rss_kb "${PID[warm_m]}")
+  fds_d2=$(nfds "${PID[burrowd_m]}"); fds_c2=$(nfds "${PID[warm_m]}")
+  # One more relayed connection after the crowd: burrowd still serves.
+  "$RTT" ping 127.0.0.1 "$R_HOLD" 10 "$SIZE" >/dev/null || die "the relay no longer answers after the memory test"
+  printf 'held\t%s\nverified\t%s\nopen_ms\t%s\nclosed_logged\t%s\n' "$held" "$verified" "$open_ms" "$closed" >>"$MEM"
+  printf 'burrowd_rss_before\t%s\nburrowd_rss_held\t%s\nburrowd_rss_closed\t%s\nburrowd_fds_held\t%s\nburrowd_fds_closed\t%s\n' \
+    "$rss_d0" "$rss_d1" "$rss_d2" "$fds_d1" "$fds_d2" >>"$MEM"
+  printf 'burrow_rss_before\t%s\nburrow_rss_held\t%s\nburrow_rss_closed\t%s\nburrow_fds_held\t%s\nburrow_fds_closed\t%s\n' \
+    "$rss_c0" "$rss_c1" "$rss_c2" "$fds_c1" "$fds_c2" >>"$MEM"
+  stop warm_m
+  stop burrowd_m
+  echo
 fi
-echo "3/4 memory: $HOLD_N idle relayed connections"
-[ -n "$LIMIT_NOTE" ] && echo "  note: $HOLD_WANT wanted, $HOLD_N possible: $LIMIT_NOTE"
-MEM=$RUN/mem.tsv
-printf 'want\t%s\nn\t%s\nlimit_note\t%s\n' "$HOLD_WANT" "$HOLD_N" "$LIMIT_NOTE" >"$MEM"
-sed -e 's/^vhostHTTPPort.*//' "$RUN/burrowd.toml" >"$RUN/burrowd_m.toml"
-start burrowd_m "$BURROWD" -c "$RUN/burrowd_m.toml"
-wait_log burrowd_m 'control listening on 127\.0\.0\.1:[0-9]+'
-P_CTL_M=$(grep -Eo 'control listening on 127\.0\.0\.1:[0-9]+' "$RUN/burrowd_m.log" | head -n1 | sed 's/.*://')
-{
-  client_conf 5 | sed "s/^serverPort = .*/serverPort = $P_CTL_M/"
-  proxy hold tcp "$P_SERVE"
-} >"$RUN/warm_m.toml"
-start warm_m "$BURROW" -c "$RUN/warm_m.toml"
-R_HOLD=$(remote_port warm_m hold)
-# One connection through first: what the first use allocates once is not a
-# per-connection cost.
-"$RTT" ping 127.0.0.1 "$R_HOLD" 10 "$SIZE" >/dev/null || die "warm-up through the relay failed"
-closed0=$(grep -c 'relay: proxy hold: .* closed' "$RUN/burrowd_m.log" || true)
-rss_d0=$(rss_kb "${PID[burrowd_m]}"); rss_c0=$(rss_kb "${PID[warm_m]}")
-phase_begin
-start hold "$RTT" hold 127.0.0.1 "$R_HOLD" "$HOLD_N" 256
-wait_log hold 'hold: open:' 150
-echo "  $(grep 'hold: open:' "$RUN/hold.log")"
-kill -USR1 "${PID[hold]}"
-wait_log hold 'hold: verify:' 150
-echo "  $(grep 'hold: verify:' "$RUN/hold.log")"
-held=$(grep -Eo 'open: [0-9]+' "$RUN/hold.log" | awk '{print $2}')
-open_ms=$(grep -Eo 'echoed in [0-9]+ ms' "$RUN/hold.log" | head -n1 | awk '{print $3}')
-verified=$(grep -Eo 'verify: [0-9]+' "$RUN/hold.log" | awk '{print $2}')
-rss_d1=$(rss_kb "${PID[burrowd_m]}"); rss_c1=$(rss_kb "${PID[warm_m]}")
-fds_d1=$(nfds "${PID[burrowd_m]}"); fds_c1=$(nfds "${PID[warm_m]}")
-phase_end mem
-stop hold
-# Every connection closed: burrowd logs one line per relayed connection.
-for ((i = 0; i < 600; i++)); do
-  closed=$(( $(grep -c 'relay: proxy hold: .* closed' "$RUN/burrowd_m.log" || true) - closed0 ))
-  [ "$closed" -ge "$held" ] && break
-  sleep 0.05
-done
-rss_d2=$(rss_kb "${PID[burrowd_m]}"); rss_c2=$(rss_kb "${PID[warm_m]}")
-fds_d2=$(nfds "${PID[burrowd_m]}"); fds_c2=$(nfds "${PID[warm_m]}")
-# One more relayed connection after the crowd: burrowd still serves.
-"$RTT" ping 127.0.0.1 "$R_HOLD" 10 "$SIZE" >/dev/null || die "the relay no longer answers after the memory test"
-printf 'held\t%s\nverified\t%s\nopen_ms\t%s\nclosed_logged\t%s\n' "$held" "$verified" "$open_ms" "$closed" >>"$MEM"
-printf 'burrowd_rss_before\t%s\nburrowd_rss_held\t%s\nburrowd_rss_closed\t%s\nburrowd_fds_held\t%s\nburrowd_fds_closed\t%s\n' \
-  "$rss_d0" "$rss_d1" "$rss_d2" "$fds_d1" "$fds_d2" >>"$MEM"
-printf 'burrow_rss_before\t%s\nburrow_rss_held\t%s\nburrow_rss_closed\t%s\nburrow_fds_held\t%s\nburrow_fds_closed\t%s\n' \
-  "$rss_c0" "$rss_c1" "$rss_c2" "$fds_c1" "$fds_c2" >>"$MEM"
-stop warm_m
-stop burrowd_m
-echo
 
 # ---- 4. http vhost -------------------------------------------------------------
-echo "4/4 http vhost: wrk -t1 -c32 -d${WRK_D}s"
-if [ -z "$HTTP_SKIP" ] && [ -z "$NGINX_STREAM" ]; then
-  HTTP_SKIP="nginx not usable here"
+if want http; then
+  echo "4/4 http vhost: wrk -t1 -c32 -d${WRK_D}s, ${#HTTP_PATHS[@]} paths, $REPS run(s) each, interleaved"
+  if [ -z "$HTTP_SKIP" ] && [ -z "$NGINX_STREAM" ]; then
+    HTTP_SKIP="nginx not usable here"
+  fi
+  if [ -z "$HTTP_SKIP" ] && ! command -v wrk >/dev/null; then
+    HTTP_SKIP="wrk not found (apt-get install wrk)"
+  fi
+  if [ -n "$HTTP_SKIP" ]; then
+    printf 'http_skip\t%s\n' "$HTTP_SKIP" >>"$META"
+    echo "  skipped: http proxies not available yet ($HTTP_SKIP)"
+  else
+    nginx_conf backend.conf.in "$RUN/backend"
+    start backend nginx -p "$RUN/backend/" -c "$RUN/backend/nginx.conf" -e "$RUN/backend/error.log"
+    wait_log backend 'start worker process [0-9]+' 20 "$RUN/backend/error.log"
+    http_port() {
+      case $1 in
+        direct) echo "$P_BACKEND" ;; nginx) echo "$P_NGINX_HTTP" ;; relay) echo "$P_VHOST" ;;
+        nginx2) echo "$P_NGINX2_HTTP" ;; relay_base) echo "$P_VHOST_BASE" ;;
+      esac
+    }
+    # http_fwd_pids PATH: the processes that forward its requests.
+    http_fwd_pids() {
+      case $1 in
+        nginx) echo "$NGINX_WORKER" ;;
+        nginx2) echo "$NGINX2_WORKER $NGINX_WORKER" ;;
+        relay) echo "${PID[burrowd]} ${PID[warm]}" ;;
+        relay_base) echo "${PID[burrowd_base]} ${PID[warm_base]}" ;;
+      esac
+    }
+    wrk_run() { # wrk_run PATH SECONDS LOG: prints wrk's report
+      timeout $(($2 + 30)) wrk -t1 -c32 -d"$2s" --latency -H 'Host: bench.test' \
+        "http://127.0.0.1:$(http_port "$1")/" >"$3" 2>&1 || true
+    }
+    HTTP=$RUN/http.tsv
+    : >"$HTTP"
+    phase_begin
+    for ((rep = 1; rep <= REPS; rep++)); do
+      for path in "${HTTP_PATHS[@]}"; do
+        wrk_run "$path" "$WRK_D" "$RUN/wrk-$path-$rep.log"
+        out=$(cat "$RUN/wrk-$path-$rep.log")
+        rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+        # wrk prints 812.00us, 1.97ms or 1.20s: milliseconds here.
+        ms='{ v = $2; f = 1; if (v ~ /us$/) f = 0.001; else if (v ~ /ms$/) f = 1; else if (v ~ /s$/) f = 1000;
+              sub(/[a-z]+$/, "", v); printf "%.3f", v * f }'
+        p50=$(echo "$out" | awk '$1 == "50%"' | awk "$ms")
+        p99=$(echo "$out" | awk '$1 == "99%"' | awk "$ms")
+        errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+        printf '%s\t%s\t%s\t%s\t%s\n' "$path" "${rps:-}" "${p50:-}" "${p99:-}" "${errs:-0}" >>"$HTTP"
+        printf '  run %d, %-10s %10s req/s  p50 %s ms  p99 %s ms  %s\n' "$rep" "$path" "${rps:-error}" \
+          "${p50:-}" "${p99:-}" "$errs"
+      done
+    done
+    phase_end http
+    alive burrowd; alive warm
+    if [ "$PERF" = 1 ] && command -v perf >/dev/null; then
+      # One more run per proxy, counting each forwarder's system calls per
+      # request, and a profile of burrowd and burrow.
+      echo "  perf: system calls per request and a profile, one more wrk run per proxy"
+      PERFHTTP=$RUN/perf-http.txt
+      : >"$PERFHTTP"
+      for path in "${HTTP_PATHS[@]}"; do
+        [ "$path" = direct ] && continue
+        perfs=()
+        for p in $(http_fwd_pids "$path"); do
+          perf stat -x, -e raw_syscalls:sys_enter -p "$p" -o "$RUN/pstat-http-$path-$p.txt" -- sleep $((WRK_D + 1)) &
+          perfs+=($!)
+        done
+        if [ "$path" = relay ]; then
+          perf record -q -F 999 -g -e cpu-clock -o "$RUN/perf-http.data" -p "${PID[burrowd]},${PID[warm]}" \
+            -- sleep "$WRK_D" >/dev/null 2>&1 &
+          perfs+=($!)
+        fi
+        wrk_run "$path" "$WRK_D" "$RUN/wrk-perf-$path.log"
+        wait "${perfs[@]}" || true
+        # Requests counted by wrk; perf counts for one second more, when
+        # nothing is sent.
+        nreq=$(awk '/requests in/ {print $1}' "$RUN/wrk-perf-$path.log")
+        hop=1
+        for p in $(http_fwd_pids "$path"); do
+          n=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$RUN/pstat-http-$path-$p.txt")
+          name="$(cat "/proc/$p/comm")#$hop"
+          hop=$((hop + 1))
+          printf '%-10s %-10s %10s system calls for %8s requests: %5.2f per request\n' "$path" "$name" \
+            "$n" "${nreq:-0}" "$(echo "$n ${nreq:-0}" | awk '{ if ($2 > 0) print $1 / $2; else print 0 }')" \
+            >>"$PERFHTTP"
+        done
+      done
+      perf_profile "$RUN/perf-http.data" "profile of burrowd and burrow under wrk" 24 >>"$PERFHTTP"
+    fi
+  fi
+  echo
 fi
-if [ -z "$HTTP_SKIP" ] && ! command -v wrk >/dev/null; then
-  HTTP_SKIP="wrk not found (apt-get install wrk)"
-fi
-if [ -n "$HTTP_SKIP" ]; then
-  printf 'http_skip\t%s\n' "$HTTP_SKIP" >>"$META"
-  echo "  skipped: http proxies not available yet ($HTTP_SKIP)"
-else
-  nginx_conf backend.conf.in "$RUN/backend"
-  start backend nginx -p "$RUN/backend/" -c "$RUN/backend/nginx.conf" -e "$RUN/backend/error.log"
-  wait_log backend 'start worker process [0-9]+' 20 "$RUN/backend/error.log"
-  HTTP=$RUN/http.tsv
-  : >"$HTTP"
-  phase_begin
-  for path in direct nginx nginx2 relay; do
-    case $path in
-      direct) port=$P_BACKEND ;; nginx) port=$P_NGINX_HTTP ;; relay) port=$P_VHOST ;;
-      nginx2) port=$P_NGINX2_HTTP ;;
-    esac
-    out=$(timeout $((WRK_D + 30)) wrk -t1 -c32 -d"${WRK_D}s" --latency -H 'Host: bench.test' \
-      "http://127.0.0.1:$port/" 2>&1) || true
-    echo "$out" >"$RUN/wrk-$path.log"
-    rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
-    # wrk prints 812.00us, 1.97ms or 1.20s: milliseconds here.
-    ms='{ v = $2; f = 1; if (v ~ /us$/) f = 0.001; else if (v ~ /ms$/) f = 1; else if (v ~ /s$/) f = 1000;
-          sub(/[a-z]+$/, "", v); printf "%.3f", v * f }'
-    p50=$(echo "$out" | awk '$1 == "50%"' | awk "$ms")
-    p99=$(echo "$out" | awk '$1 == "99%"' | awk "$ms")
-    errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
-    printf '%s\t%s\t%s\t%s\t%s\n' "$path" "${rps:-}" "${p50:-}" "${p99:-}" "${errs:-0}" >>"$HTTP"
-    printf '  %-7s %10s req/s  p50 %s ms  p99 %s ms  %s\n' "$path" "${rps:-error}" "${p50:-}" "${p99:-}" "$errs"
-  done
-  phase_end http
-  alive burrowd; alive warm
-fi
-echo
 
 # ---- report -------------------------------------------------------------------
 echo "==== results ===="
@@ -621,6 +731,11 @@ if [ -f "$RUN/perf.txt" ]; then
   echo
   echo "perf: system calls of each forwarder, per MB carried (iperf3 -t $T, one stream)"
   cat "$RUN/perf.txt"
+fi
+if [ -f "$RUN/perf-http.txt" ]; then
+  echo
+  echo "perf: system calls of each http forwarder, per request (wrk -t1 -c32 -d${WRK_D}s)"
+  cat "$RUN/perf-http.txt"
 fi
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); took $((SECONDS - STARTED)) s"

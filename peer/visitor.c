@@ -59,7 +59,8 @@ struct peer_visitor {
 	int64_t fallback_until_ms;         /* direct failed: use `fallback` until then */
 	struct event *reopen;              /* keepTunnelOpen: reopen the session */
 	int reopen_ms;
-	struct peer_traffic traffic;       /* stcp connections, sudp tunnel datagrams */
+	struct peer_traffic traffic;       /* stcp connections, sudp tunnel datagrams,
+	                                      closed sessions */
 };
 
 /* One visiting connection, from accept until it is relayed or dropped. */
@@ -269,8 +270,14 @@ static void on_reopen(evutil_socket_t fd, short what, void *arg)
 static void on_session_closed(void *arg, int rc, const char *why)
 {
 	struct peer_visitor *v = arg;
+	struct peer_status_row last = {0};
 	struct timeval tv;
 
+	/* What it carried stays in the visitor's totals (burrow status). */
+	if (v->session)
+		peer_session_row(v->session, &last);
+	v->traffic.tx += last.tx_bytes;
+	v->traffic.rx += last.rx_bytes;
 	v->session = NULL; /* the next connection or datagram opens a new one */
 	if (v->fallback && rc == BW_E_TIMEOUT)
 		v->fallback_until_ms = bw_now_ms() + FALLBACK_HOLD_MS;
@@ -543,16 +550,19 @@ size_t peer_visitors_rows(struct peer *p, struct peer_status_row *rows, size_t c
 		r->name = v->conf->name;
 		r->type = conf_proxy_type_name(v->conf->type);
 		r->up_ms = -1;
+		/* Bytes since start: earlier sessions, stcp or fallback
+		 * connections (closed and open), the sudp tunnel, and the
+		 * session that is up. */
+		struct peer_traffic t = peer_conns_traffic(p, &v->traffic);
+
 		if (v->session) {
 			peer_session_row(v->session, r);
 		} else {
-			struct peer_traffic t = peer_conns_traffic(p, &v->traffic);
-
 			r->state = v->conf->type == CONF_PROXY_STCP || v->tunnel ? "relayed" : "idle";
-			r->tx_bytes = t.tx;
-			r->rx_bytes = t.rx;
 			snprintf(r->detail, sizeof(r->detail), "\"%s\"", v->wire_name);
 		}
+		r->tx_bytes += t.tx;
+		r->rx_bytes += t.rx;
 	}
 	return n;
 }

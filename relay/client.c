@@ -234,21 +234,20 @@ void relay_client_work_conn(struct relay_client *c, struct bufferevent *bev,
 
 /* --- kept http work connections (vhttp.c decides what to keep) ----------- */
 
-void relay_work_send_end(struct bufferevent *bev, struct bw_crypto_session *s)
+void relay_work_send_end(struct relay_hconn *conn, struct bw_crypto_session *s)
 {
 	uint8_t buf[PROTO_FRAME_HDR + BW_CRYPTO_RECORD_OVERHEAD];
 	size_t sealed;
 
 	/* The record is tiny and sent only when nothing is queued, so it goes
-	 * straight out; the bufferevent is freed next, so it could not write
+	 * straight out; the connection is freed next, so it could not write
 	 * it later. */
-	if (!bev || !s || evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+	if (!conn || !s || evbuffer_get_length(conn->out) > 0)
 		return;
 	if (bw_crypto_seal(s, NULL, 0, buf, 0, buf + PROTO_FRAME_HDR,
 			   sizeof(buf) - PROTO_FRAME_HDR, &sealed) == 0) {
 		proto_frame_header_write(buf, sealed);
-		(void)!send(bufferevent_getfd(bev), buf, PROTO_FRAME_HDR + sealed,
-			    MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)!send(conn->fd, buf, PROTO_FRAME_HDR + sealed, MSG_NOSIGNAL | MSG_DONTWAIT);
 	}
 }
 
@@ -274,20 +273,20 @@ static void http_idle_drop(struct relay_http_idle *e, const char *why)
 	log_debug("relay: http proxy %s: kept work connection closed after %u requests: %s",
 		  e->proxy, e->uses, why);
 	http_idle_unlink(e);
-	relay_work_send_end(e->bev, e->s);
-	bufferevent_free(e->bev);
+	relay_work_send_end(e->conn, e->s);
+	relay_hconn_free(e->conn);
 	bw_crypto_session_free(e->s);
 	free(e);
 }
 
 /* Nothing is asked of a kept connection: bytes from it are the end of the
  * client's direction (the service closed its side), or garbage. */
-static void on_http_idle_read(struct bufferevent *bev, void *arg)
+static void on_http_idle_read(struct relay_hconn *conn, void *arg)
 {
 	http_idle_drop(arg, "the client ended it (the service closed its side)");
 }
 
-static void on_http_idle_event(struct bufferevent *bev, short what, void *arg)
+static void on_http_idle_event(struct relay_hconn *conn, short what, void *arg)
 {
 	http_idle_drop(arg, (what & BEV_EVENT_TIMEOUT) ? "idle for vhostHTTPTimeout" :
 		       (what & BEV_EVENT_EOF) ? "the client closed it" : "connection failed");
@@ -299,8 +298,9 @@ void relay_client_http_drop_all(struct relay_client *c)
 		http_idle_drop(c->http_idle, "the client is gone");
 }
 
-bool relay_client_http_take(struct relay_client *c, uint64_t proxy_id, struct bufferevent **bev,
-			    struct bw_crypto_session **s, unsigned *uses)
+bool relay_client_http_take(struct relay_client *c, uint64_t proxy_id,
+			    struct relay_hconn **conn, struct bw_crypto_session **s,
+			    unsigned *uses)
 {
 	/* Newest first: the least likely to have been closed by the service
 	 * meanwhile. */
@@ -308,7 +308,7 @@ bool relay_client_http_take(struct relay_client *c, uint64_t proxy_id, struct bu
 		if (e->proxy_id != proxy_id)
 			continue;
 		http_idle_unlink(e);
-		*bev = e->bev;
+		*conn = e->conn;
 		*s = e->s;
 		*uses = e->uses;
 		free(e);
@@ -318,7 +318,7 @@ bool relay_client_http_take(struct relay_client *c, uint64_t proxy_id, struct bu
 }
 
 bool relay_client_http_keep(struct relay_client *c, uint64_t proxy_id, const char *proxy,
-			    struct bufferevent *bev, struct bw_crypto_session *s, unsigned uses,
+			    struct relay_hconn *conn, struct bw_crypto_session *s, unsigned uses,
 			    const struct timeval *idle)
 {
 	struct relay_http_idle *e;
@@ -332,7 +332,7 @@ bool relay_client_http_keep(struct relay_client *c, uint64_t proxy_id, const cha
 		http_idle_drop(c->http_idle_tail, "the client keeps too many");
 	e->client = c;
 	e->proxy_id = proxy_id;
-	e->bev = bev;
+	e->conn = conn;
 	e->s = s;
 	e->uses = uses;
 	snprintf(e->proxy, sizeof(e->proxy), "%s", proxy);
@@ -343,12 +343,13 @@ bool relay_client_http_keep(struct relay_client *c, uint64_t proxy_id, const cha
 		c->http_idle_tail = e;
 	c->http_idle = e;
 	c->n_http_idle++;
-	bufferevent_setcb(bev, on_http_idle_read, NULL, on_http_idle_event, e);
-	bufferevent_setwatermark(bev, EV_READ, 0, 0);
-	bufferevent_set_timeouts(bev, idle, NULL);
-	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
-		bufferevent_enable(bev, EV_WRITE);
-	bufferevent_enable(bev, EV_READ);
+	/* It goes on reading (no epoll_ctl between requests): bytes or EOF
+	 * from an idle connection end it. */
+	relay_hconn_setcb(conn, on_http_idle_read, NULL, on_http_idle_event, e);
+	relay_hconn_set_read_high(conn, 0);
+	relay_hconn_set_timeouts(conn, idle, NULL);
+	relay_hconn_flush(conn);
+	relay_hconn_read(conn, true);
 	return true;
 }
 

@@ -1,6 +1,9 @@
 /*
  * HTTP/1.x request heads for the http vhost port, and response framing for
- * the backends behind it, on Debian's http-parser (2.9, built non-strict).
+ * the backends behind it, on Debian's http-parser (2.9, built non-strict):
+ * reading and checking heads, their accessors, and basic auth. What burrowd
+ * writes (the head rewritten for the backend, its own pages) is in
+ * http_write.c; the message struct both use is in http_int.h.
  *
  * The parser is paused in on_headers_complete, so feed() stops exactly at
  * the end of a head. It pauses on the head's last LF without consuming it:
@@ -17,14 +20,12 @@
  * URL, HTTP versions other than 1.0 and 1.1. Framing is left to the parser
  * (duplicate Content-Length, Content-Length with chunked, chunked not last).
  */
-#include "relay/relay_int.h"
-#include "relay/vhost.h"
+#include "relay/http_int.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
 #include <http_parser.h>
 #include <sodium.h>
 
@@ -32,49 +33,7 @@
 
 #define ARENA_MAX (2 * RELAY_HTTP_HEAD_MAX)   /* offsets fit in uint16_t */
 #define ARENA_KEEP 4096                       /* kept between requests */
-#define CONN_TOKENS_MAX 32
 #define AUTH_B64_MAX 1024
-#define NO_VALUE UINT16_MAX
-
-enum msg_state {
-	ST_HEAD,     /* reading a head */
-	ST_BODY,     /* head done; body() until the message ends */
-	ST_IDLE,     /* message done; the next feed() starts a new one */
-	ST_CLOSED,   /* message done and nothing may follow (close, upgrade) */
-	ST_ERROR,    /* err is final */
-};
-
-enum cb_kind { CB_NONE, CB_URL, CB_FIELD, CB_VALUE };
-
-struct hdr {
-	uint16_t name, name_len, value, value_len;
-};
-
-struct relay_http_req {
-	http_parser parser;          /* parser.data points back here */
-	bool response;
-	int req_method;              /* responses: the request answered */
-	enum msg_state st;
-	int err;
-	bool pending_lf;             /* the head's last LF is owed to the parser */
-	bool msg_done;
-	bool keep_alive, upgrade;
-	uint8_t last;                /* previous head byte (bare CR, obs-fold) */
-	unsigned line;               /* 1 in the start line, 2+ after, 0 before */
-	size_t head_len;
-	enum cb_kind cb;
-	char *a;                     /* arena: NUL-terminated strings */
-	size_t alen, acap;
-	uint16_t url_len;            /* the URL starts the arena */
-	struct hdr h[RELAY_HTTP_HEADERS_MAX];
-	unsigned nh;
-	int host_hdr;                /* index of the Host header, or -1 */
-	uint16_t host, path, orig_host;  /* derived strings in the arena */
-};
-
-struct relay_http_resp {
-	struct relay_http_req m;
-};
 
 static int on_url(http_parser *hp, const char *at, size_t len);
 static int on_header_field(http_parser *hp, const char *at, size_t len);
@@ -113,11 +72,6 @@ static int arena_put(struct relay_http_req *r, const char *p, size_t n)
 	memcpy(r->a + r->alen, p, n);
 	r->alen += n;
 	return 0;
-}
-
-static const char *astr(const struct relay_http_req *r, uint16_t off)
-{
-	return r->a + off;
 }
 
 /* Start a new string of kind cb, closing the previous one. */
@@ -193,7 +147,7 @@ static bool tchar(int c)
 	return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-static bool token_valid(const char *s, size_t len)
+bool relay_http_token_valid(const char *s, size_t len)
 {
 	if (len == 0)
 		return false;
@@ -204,7 +158,7 @@ static bool token_valid(const char *s, size_t len)
 }
 
 /* Field content (RFC 9110 5.5): no control bytes but HT. */
-static bool value_valid(const char *s, size_t len)
+bool relay_http_value_valid(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -215,7 +169,7 @@ static bool value_valid(const char *s, size_t len)
 	return true;
 }
 
-static bool name_is(const char *name, size_t len, const char *lit)
+bool relay_http_name_is(const char *name, size_t len, const char *lit)
 {
 	return strlen(lit) == len && strncasecmp(name, lit, len) == 0;
 }
@@ -333,10 +287,10 @@ static int head_finish(struct relay_http_req *r)
 			r->a[h->value + --h->value_len] = '\0';
 		/* The lenient parser lets a control byte (even NUL) start a
 		 * value. */
-		if (!token_valid(astr(r, h->name), h->name_len) ||
-		    !value_valid(astr(r, h->value), h->value_len))
+		if (!relay_http_token_valid(astr(r, h->name), h->name_len) ||
+		    !relay_http_value_valid(astr(r, h->value), h->value_len))
 			return BW_E_HTTP_MALFORMED;
-		if (name_is(astr(r, h->name), h->name_len, "host")) {
+		if (relay_http_name_is(astr(r, h->name), h->name_len, "host")) {
 			hosts++;
 			r->host_hdr = (int)i;
 		}
@@ -435,20 +389,30 @@ static int parser_err(const struct relay_http_req *r)
  * request line anything but single spaces between its three parts. */
 static int head_scan(struct relay_http_req *r, const uint8_t *p, size_t n)
 {
+	uint8_t last = r->last;
+	unsigned line = r->line;
+
+	/* In locals: stores through r could alias p, and every head byte
+	 * comes here (most of them printable: only the last check applies). */
 	for (size_t i = 0; i < n; i++) {
 		uint8_t c = p[i];
 
-		if ((r->last == '\r' && c != '\n') ||
-		    (r->last == '\n' && (c == ' ' || c == '\t')))
+		if (c > ' ' && last != '\r' && line != 0) {
+			last = c;
+			continue;
+		}
+		if ((last == '\r' && c != '\n') || (last == '\n' && (c == ' ' || c == '\t')))
 			return BW_E_HTTP_MALFORMED;
-		if (r->line == 1 && !r->response && (c == '\t' || (c == ' ' && r->last == ' ')))
+		if (line == 1 && !r->response && (c == '\t' || (c == ' ' && last == ' ')))
 			return BW_E_HTTP_MALFORMED;
 		if (c == '\n')
-			r->line += r->line > 0;     /* CRLFs before the start line are skipped */
-		else if (c != '\r' && r->line == 0)
-			r->line = 1;
-		r->last = c;
+			line += line > 0;     /* CRLFs before the start line are skipped */
+		else if (c != '\r' && line == 0)
+			line = 1;
+		last = c;
 	}
+	r->last = last;
+	r->line = line;
 	return 0;
 }
 
@@ -646,7 +610,7 @@ const char *relay_http_req_host(const struct relay_http_req *req)
 const char *relay_http_req_header(const struct relay_http_req *req, const char *name)
 {
 	for (unsigned i = 0; i < req->nh; i++)
-		if (name_is(astr(req, req->h[i].name), req->h[i].name_len, name))
+		if (relay_http_name_is(astr(req, req->h[i].name), req->h[i].name_len, name))
 			return astr(req, req->h[i].value);
 	return NULL;
 }
@@ -716,6 +680,17 @@ int relay_http_resp_eof(struct relay_http_resp *resp)
 	return RELAY_HTTP_MSG_DONE;
 }
 
+void relay_http_resp_reset(struct relay_http_resp *resp)
+{
+	struct relay_http_req *r = &resp->m;
+
+	msg_reset(r);
+	http_parser_init(&r->parser, HTTP_RESPONSE);
+	r->parser.data = r;
+	r->err = 0;
+	r->req_method = 0;
+}
+
 int relay_http_resp_status(const struct relay_http_resp *resp)
 {
 	return resp->m.parser.status_code;
@@ -772,273 +747,4 @@ bool relay_http_req_auth_ok(const struct relay_http_req *req, const char *user,
 	ok &= ct_equal(colon + 1, dlen - ulen - 1, password, strlen(password));
 	sodium_memzero(dec, sizeof(dec));
 	return ok;
-}
-
-/* --- rewriting ------------------------------------------------------------ */
-
-/* Headers a proxy's requestHeaders.set may not touch: they frame or route
- * the message (Go's request writer ignores them too). */
-static const char *const protected_names[] = {
-	"host", "content-length", "transfer-encoding", "connection", "keep-alive",
-	"proxy-connection", "upgrade", "te", "trailer",
-};
-
-static bool is_protected(const char *name, size_t len)
-{
-	for (size_t i = 0; i < sizeof(protected_names) / sizeof(protected_names[0]); i++)
-		if (name_is(name, len, protected_names[i]))
-			return true;
-	return false;
-}
-
-bool relay_http_header_valid(const char *name, const char *value)
-{
-	return name && value && token_valid(name, strlen(name)) &&
-	       strlen(value) <= RELAY_HTTP_HEAD_MAX && value_valid(value, strlen(value));
-}
-
-struct conn_tokens {
-	struct { const char *p; size_t len; } t[CONN_TOKENS_MAX];
-	size_t n;
-};
-
-/* The comma-separated tokens of every Connection header. */
-static void conn_tokens(const struct relay_http_req *r, struct conn_tokens *ct)
-{
-	ct->n = 0;
-	for (unsigned i = 0; i < r->nh; i++) {
-		const char *s = astr(r, r->h[i].value);
-
-		if (!name_is(astr(r, r->h[i].name), r->h[i].name_len, "connection"))
-			continue;
-		while (*s && ct->n < CONN_TOKENS_MAX) {
-			size_t len;
-
-			while (*s == ' ' || *s == '\t' || *s == ',')
-				s++;
-			len = strcspn(s, ", \t");
-			if (len > 0) {
-				ct->t[ct->n].p = s;
-				ct->t[ct->n++].len = len;
-			}
-			s += len;
-		}
-	}
-}
-
-/* Whether header i stays in the forwarded head. */
-static bool header_kept(const struct relay_http_req *r, const struct relay_http_rewrite *rw,
-			const struct conn_tokens *ct, unsigned i)
-{
-	static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
-					  "proxy-authorization"};
-	static const char *const fwd[] = {"x-forwarded-for", "x-real-ip", "x-forwarded-host",
-					  "x-forwarded-proto"};
-	const char *name = astr(r, r->h[i].name);
-	size_t len = r->h[i].name_len;
-
-	for (size_t k = 0; k < sizeof(hop) / sizeof(hop[0]); k++)
-		if (name_is(name, len, hop[k]))
-			return false;
-	if (name_is(name, len, "upgrade"))
-		return r->upgrade;
-	for (size_t k = 0; rw->client_ip && k < sizeof(fwd) / sizeof(fwd[0]); k++)
-		if (name_is(name, len, fwd[k]))
-			return false;
-	for (size_t k = 0; k < rw->n_set; k++)
-		if (!is_protected(rw->set[k].name, strlen(rw->set[k].name)) &&
-		    name_is(name, len, rw->set[k].name))
-			return false;
-	/* Headers named by Connection are hop-by-hop, except those that
-	 * frame or route the message: dropping them would change it. */
-	if (name_is(name, len, "host") || name_is(name, len, "content-length") ||
-	    name_is(name, len, "transfer-encoding") || (r->upgrade && name_is(name, len, "upgrade")))
-		return true;
-	for (size_t k = 0; k < ct->n; k++)
-		if (ct->t[k].len == len && strncasecmp(ct->t[k].p, name, len) == 0)
-			return false;
-	return true;
-}
-
-static bool rewrite_valid(const struct relay_http_rewrite *rw)
-{
-	if (rw->host && *rw->host && !relay_http_header_valid("Host", rw->host))
-		return false;
-	if (rw->client_ip && (!*rw->client_ip || !relay_http_header_valid("X", rw->client_ip)))
-		return false;
-	if (rw->proto && !token_valid(rw->proto, strlen(rw->proto)))
-		return false;
-	for (size_t k = 0; k < rw->n_set; k++)
-		if (!relay_http_header_valid(rw->set[k].name, rw->set[k].value))
-			return false;
-	return true;
-}
-
-static void put_header(struct evbuffer *out, const char *name, size_t nlen, const char *value,
-		       int *bad)
-{
-	*bad |= evbuffer_add(out, name, nlen);
-	*bad |= evbuffer_add(out, ": ", 2);
-	*bad |= evbuffer_add(out, value, strlen(value));
-	*bad |= evbuffer_add(out, "\r\n", 2);
-}
-
-static void put_forwarded(const struct relay_http_req *r, const struct relay_http_rewrite *rw,
-			  struct evbuffer *out, int *bad)
-{
-	/* As Go's ProxyRequest.SetXForwarded, which frp uses: earlier
-	 * X-Forwarded-For values joined, then the visitor's address. */
-	*bad |= evbuffer_add(out, "X-Forwarded-For: ", 17);
-	for (unsigned i = 0; i < r->nh; i++) {
-		const char *v = astr(r, r->h[i].value);
-
-		if (name_is(astr(r, r->h[i].name), r->h[i].name_len, "x-forwarded-for")) {
-			*bad |= evbuffer_add(out, v, strlen(v));
-			*bad |= evbuffer_add(out, ", ", 2);
-		}
-	}
-	*bad |= evbuffer_add(out, rw->client_ip, strlen(rw->client_ip));
-	*bad |= evbuffer_add(out, "\r\n", 2);
-	if (astr(r, r->orig_host)[0])
-		put_header(out, "X-Forwarded-Host", 16, astr(r, r->orig_host), bad);
-	put_header(out, "X-Forwarded-Proto", 17, rw->proto ? rw->proto : "http", bad);
-	put_header(out, "X-Real-IP", 9, rw->client_ip, bad);
-}
-
-int relay_http_req_write_head(const struct relay_http_req *req,
-			      const struct relay_http_rewrite *rw, struct evbuffer *out)
-{
-	static const struct relay_http_rewrite none;
-	const http_parser *hp = &req->parser;
-	const char *host = NULL;
-	struct conn_tokens ct;
-	int bad = 0;
-
-	if (req->response || !req->a || (req->st != ST_BODY && req->st != ST_IDLE &&
-					 req->st != ST_CLOSED))
-		return BW_E_INVAL;
-	if (!rw)
-		rw = &none;
-	if (!rewrite_valid(rw))
-		return BW_E_INVAL;
-	if (rw->host && *rw->host)
-		host = rw->host;
-	conn_tokens(req, &ct);
-	bad |= evbuffer_add_printf(out, "%s %s HTTP/1.%d\r\n", relay_http_req_method(req),
-				   relay_http_req_url(req), hp->http_minor) < 0;
-	for (unsigned i = 0; i < req->nh; i++) {
-		const struct hdr *h = &req->h[i];
-
-		if (!header_kept(req, rw, &ct, i))
-			continue;
-		if (host && (int)i == req->host_hdr)
-			put_header(out, astr(req, h->name), h->name_len, host, &bad);
-		else
-			put_header(out, astr(req, h->name), h->name_len, astr(req, h->value), &bad);
-	}
-	if (host && req->host_hdr < 0)
-		put_header(out, "Host", 4, host, &bad);
-	if (rw->client_ip)
-		put_forwarded(req, rw, out, &bad);
-	for (size_t k = 0; k < rw->n_set; k++)
-		if (!is_protected(rw->set[k].name, strlen(rw->set[k].name)))
-			put_header(out, rw->set[k].name, strlen(rw->set[k].name), rw->set[k].value,
-				   &bad);
-	/* Connection is rebuilt: the tunnel an upgrade asks for, or the
-	 * persistence this hop wants. */
-	if (req->upgrade && hp->method != HTTP_CONNECT)
-		put_header(out, "Connection", 10, "Upgrade", &bad);
-	else if (rw->close || !req->keep_alive)
-		put_header(out, "Connection", 10, "close", &bad);
-	else if (hp->http_minor == 0)
-		put_header(out, "Connection", 10, "keep-alive", &bad);
-	bad |= evbuffer_add(out, "\r\n", 2);
-	return bad ? BW_E_NOMEM : 0;
-}
-
-/* --- the proxy's own pages ------------------------------------------------ */
-
-static const struct {
-	int status;
-	const char *reason;
-	const char *pre, *post;   /* the page's text, around the host (if post) */
-} replies[] = {
-	{400, "Bad Request", "The request could not be understood.", NULL},
-	{401, "Unauthorized", "This site needs a user name and password.", NULL},
-	{404, "Not Found",
-	 "The page you requested was not found: no service is registered for host ", "."},
-	{431, "Request Header Fields Too Large", "The request head is too large.", NULL},
-	/* In the order of enum relay_http_502. */
-	{502, "Bad Gateway", "The service for host ",
-	 " is not reachable: its client is not connected or did not answer. "
-	 "Please try again later."},
-	{502, "Bad Gateway", "The service for host ",
-	 " is not reachable: its client is connected, but the service behind it refused "
-	 "or dropped the connection. Please try again later."},
-	{504, "Gateway Timeout", "The service for host ",
-	 " did not answer in time. Please try again later."},
-};
-
-/* HTML-escape at most 255 bytes of s into out (6 bytes per input byte). */
-static void html_escape(const char *s, char *out)
-{
-	for (size_t i = 0; s[i] && i < RELAY_SNI_NAME_MAX; i++) {
-		switch (s[i]) {
-		case '&': out = stpcpy(out, "&amp;"); break;
-		case '<': out = stpcpy(out, "&lt;"); break;
-		case '>': out = stpcpy(out, "&gt;"); break;
-		case '"': out = stpcpy(out, "&quot;"); break;
-		case '\'': out = stpcpy(out, "&#39;"); break;
-		default: *out++ = s[i]; break;
-		}
-	}
-	*out = '\0';
-}
-
-/* The page of replies[i]. */
-static int reply_page(struct evbuffer *out, size_t i, const char *host, bool close)
-{
-	char esc[RELAY_SNI_NAME_MAX * 6 + 1], body[sizeof(esc) + 512];
-	int status = replies[i].status, len, bad = 0;
-
-	html_escape(host && *host ? host : "(none)", esc);
-	len = snprintf(body, sizeof(body),
-		       "<!DOCTYPE html>\n<html>\n<head>\n<title>%d %s</title>\n</head>\n"
-		       "<body>\n<h1>%s</h1>\n<p>%s%s%s</p>\n<hr><p><em>burrow</em></p>\n"
-		       "</body>\n</html>\n",
-		       status, replies[i].reason, replies[i].reason, replies[i].pre,
-		       replies[i].post ? esc : "", replies[i].post ? replies[i].post : "");
-	if (len < 0 || (size_t)len >= sizeof(body))
-		return BW_E_INVAL;
-	bad |= evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nServer: burrow\r\n"
-				   "Content-Type: text/html; charset=utf-8\r\n"
-				   "Content-Length: %d\r\n%s%s\r\n",
-				   status, replies[i].reason, len,
-				   status == 401 ? "WWW-Authenticate: Basic realm=\"Restricted\"\r\n" : "",
-				   close ? "Connection: close\r\n" : "") < 0;
-	bad |= evbuffer_add(out, body, (size_t)len);
-	return bad ? BW_E_NOMEM : 0;
-}
-
-int relay_http_reply(struct evbuffer *out, int status, const char *host, bool close)
-{
-	/* The first page of a status is its default. */
-	for (size_t i = 0; i < sizeof(replies) / sizeof(replies[0]); i++)
-		if (replies[i].status == status)
-			return reply_page(out, i, host, close);
-	return BW_E_INVAL;
-}
-
-int relay_http_reply_502(struct evbuffer *out, enum relay_http_502 why, const char *host,
-			 bool close)
-{
-	for (size_t i = 0, n = 0; i < sizeof(replies) / sizeof(replies[0]); i++)
-		if (replies[i].status == 502 && n++ == (size_t)why)
-			return reply_page(out, i, host, close);
-	return BW_E_INVAL;
-}
-
-int relay_http_status_for(int rc)
-{
-	return rc == BW_E_TOO_BIG ? 431 : 400;
 }

@@ -73,7 +73,7 @@ struct relay_http_idle {
 	struct relay_http_idle *next, *prev;   /* in client->http_idle, newest first */
 	struct relay_client *client;
 	uint64_t proxy_id;
-	struct bufferevent *bev;
+	struct relay_hconn *conn;
 	struct bw_crypto_session *s;           /* useEncryption, else NULL */
 	unsigned uses;                         /* requests it carried */
 	char proxy[PROTO_PROXY_NAME_MAX + 1];  /* for the log */
@@ -136,7 +136,7 @@ struct relay_vhttp {
 	struct relay_vhost *routes;        /* every http proxy's routes */
 	struct evconnlistener *listener;
 	struct event *resume;
-	struct vconn *conns;               /* user connections */
+	struct relay_vconn *conns;         /* user connections (vhttp.c) */
 	uint16_t port;
 	struct timeval timeout;            /* vhostHTTPTimeout; also kept work connections' idle */
 	uint64_t next_proxy_id;            /* for relay_proxy.http_id */
@@ -151,23 +151,73 @@ void relay_conn_start(struct relay *r, const char *proxy, const char *who,
 void relay_client_take_work(struct relay_client *c, struct relay_waiter *w);
 void relay_waiter_free(struct relay_waiter *w);
 
+/* http_io.c: a socket of the http vhost port (user or work connection)
+ * with burrowd's own I/O, in place of a socket bufferevent: one read per
+ * wakeup into `in`, writes when the owner flushes, in the same pass. The
+ * callbacks are those of a bufferevent; what carries BEV_EVENT_* flags. */
+struct relay_hconn;
+typedef void (*relay_hconn_cb)(struct relay_hconn *h, void *arg);
+typedef void (*relay_hconn_event_cb)(struct relay_hconn *h, short what, void *arg);
+struct relay_hconn {
+	evutil_socket_t fd;
+	struct evbuffer *in, *out;      /* the owner reads in and fills out */
+	struct event *rd, *wr;
+	relay_hconn_cb on_read;         /* bytes were added to in */
+	relay_hconn_cb on_drained;      /* the write event emptied out */
+	relay_hconn_event_cb on_event;  /* EOF, error or timeout: reading stopped */
+	void *arg;
+	struct timeval rto, wto;
+	bool has_rto, has_wto;
+	size_t read_high;               /* no reading while in holds this much; 0: none */
+	bool reading, eof;
+	bool rd_on, wr_on;              /* the events are pending */
+	int err;                        /* errno of the last BEV_EVENT_ERROR */
+};
+/* new takes fd (closed by free; the caller keeps it on failure), not
+ * reading yet. take_bev takes a socket bufferevent's socket and the bytes
+ * it held, frees it, and reads (BW_E_INVAL for a bufferevent without its
+ * own socket; the caller keeps it on failure). give_bev is the reverse, for
+ * relay_pair_new: the hconn is freed on success. Callbacks may free the
+ * hconn. */
+struct relay_hconn *relay_hconn_new(struct event_base *base, evutil_socket_t fd, int *rc);
+struct relay_hconn *relay_hconn_take_bev(struct bufferevent *bev, int *rc);
+struct bufferevent *relay_hconn_give_bev(struct relay_hconn *h, int *rc);
+void relay_hconn_free(struct relay_hconn *h);   /* closes the socket; NULL ok */
+void relay_hconn_setcb(struct relay_hconn *h, relay_hconn_cb on_read, relay_hconn_cb on_drained,
+		       relay_hconn_event_cb on_event, void *arg);
+/* A timeout per direction (NULL: none), restarted by each read or write;
+ * the write timeout runs only while bytes wait for the socket. */
+void relay_hconn_set_timeouts(struct relay_hconn *h, const struct timeval *rd,
+			      const struct timeval *wr);
+void relay_hconn_set_read_high(struct relay_hconn *h, size_t high);
+void relay_hconn_read(struct relay_hconn *h, bool on);
+/* Write out now, in this pass; what the socket does not take (or an error)
+ * goes through the write event: never a callback under the caller. */
+void relay_hconn_flush(struct relay_hconn *h);
+/* Have the write event write what is left and call on_drained once out is
+ * empty (at once, from the loop, when it is empty already). */
+void relay_hconn_write_notify(struct relay_hconn *h);
+void relay_hconn_shutdown(struct relay_hconn *h);   /* SHUT_WR */
+
 /* client.c: http work connections kept for their proxy's next request
  * (vhttp.c decides what to keep; see struct relay_http_idle). keep takes
- * bev and s (NULL when plain) for at most `idle`, or returns false and takes
- * nothing when the proxy already has RELAY_HTTP_IDLE_PER_PROXY; the oldest
- * of the client goes past RELAY_HTTP_IDLE_PER_CLIENT. take hands back the
- * newest kept for proxy_id, with the requests it carried. drop_all closes
- * them all (the client is going). */
+ * conn and s (NULL when plain) for at most `idle`, or returns false and
+ * takes nothing when the proxy already has RELAY_HTTP_IDLE_PER_PROXY; the
+ * oldest of the client goes past RELAY_HTTP_IDLE_PER_CLIENT. take hands
+ * back the newest kept for proxy_id, with the requests it carried, still
+ * reading (its callbacks are the taker's to set). drop_all closes them all
+ * (the client is going). */
 bool relay_client_http_keep(struct relay_client *c, uint64_t proxy_id, const char *proxy,
-			    struct bufferevent *bev, struct bw_crypto_session *s, unsigned uses,
+			    struct relay_hconn *conn, struct bw_crypto_session *s, unsigned uses,
 			    const struct timeval *idle);
-bool relay_client_http_take(struct relay_client *c, uint64_t proxy_id, struct bufferevent **bev,
-			    struct bw_crypto_session **s, unsigned *uses);
+bool relay_client_http_take(struct relay_client *c, uint64_t proxy_id,
+			    struct relay_hconn **conn, struct bw_crypto_session **s,
+			    unsigned *uses);
 void relay_client_http_drop_all(struct relay_client *c);
 /* client.c: end a sealed work connection's direction with its end record,
  * now and only if nothing is queued on it (best effort: it is about to be
  * freed, and the client's pair would otherwise log a truncation). */
-void relay_work_send_end(struct bufferevent *bev, struct bw_crypto_session *s);
+void relay_work_send_end(struct relay_hconn *conn, struct bw_crypto_session *s);
 
 /* tcp.c */
 int relay_tcp_open(struct relay_proxy *p, uint16_t want, char *err, size_t errlen);
@@ -226,5 +276,86 @@ bool relay_port_allowed(const struct conf_server *conf, uint16_t port);
 #define RELAY_PICK_HI 60000
 #define RELAY_PICK_TRIES 4096
 uint16_t relay_port_candidate(const struct conf_server *conf, uint32_t attempt, uint32_t seed);
+
+/* --- The http vhost port's user connections (vhttp.c, vhttp_work.c) ------ */
+
+#define RELAY_VCONN_PATH_MAX 128   /* of a request's path, in its log line */
+
+enum relay_vphase {
+	RELAY_VCONN_HEAD,      /* reading a request head */
+	RELAY_VCONN_DISCARD,   /* answered by burrowd: dropping the request's body */
+	RELAY_VCONN_WAIT,      /* waiting for a work connection */
+	RELAY_VCONN_EXCHANGE,  /* request to the work connection, response back */
+	RELAY_VCONN_CLOSING,   /* writing what is queued, then half-close and drain */
+};
+
+struct relay_vconn {
+	struct relay_vhttp *vh;
+	struct relay_vconn *next, *prev;   /* in vh->conns */
+	struct relay_hconn *user, *work;
+	struct bw_crypto_session *s;       /* the work connection is sealed */
+	struct evbuffer *wplain;           /* sealed: opened, not yet forwarded */
+	struct relay_http_req *req;
+	struct relay_http_resp *resp;
+	struct relay_waiter *waiter;
+	struct event *timer;               /* head deadline, then 504 (on_timer) */
+	struct event *kill;                /* the deferred free */
+	enum relay_vphase phase;
+	bool closing, in_user, user_eof, lingering;
+	bool head_started;                 /* bytes of a request head were read */
+	bool kick;                         /* call the body reader once, even empty */
+	bool resp_kick;
+	bool req_done;                     /* the whole request went to the backend */
+	bool resp_head;                    /* in a response's body */
+	bool resp_sent;                    /* response bytes went to the user */
+	bool work_end;                     /* the backend's direction ended */
+	bool up_paused, down_paused, logged;
+	bool tunneled;                     /* handed to a relayed pair */
+	bool reused;                       /* the work connection was kept from before */
+	bool retried;                      /* this request was sent again once */
+	int method_id, status;
+	unsigned work_uses;                /* requests the work connection carried */
+	uint64_t px_id;                    /* the route's proxy (relay_proxy.http_id) */
+	uint64_t up, down;                 /* this request's bytes each way */
+	uint64_t body_up;                  /* of up, the body's */
+	size_t discarded;
+	int64_t t0;
+	int64_t opened;                    /* when the user connected */
+	unsigned n_req;                    /* requests logged */
+	uint64_t total_up, total_down;     /* all requests' bytes */
+	uint16_t port, dst_port;
+	char ip[BW_ADDR_STRLEN];
+	char dst[BW_ADDR_STRLEN];          /* the address the user connected to */
+	char who[BW_ADDR_STRLEN + 8];
+	char proxy[PROTO_PROXY_NAME_MAX + 1];
+	char method[16];
+	char host[RELAY_VHOST_HOST_MAX + 1];
+	char path[RELAY_VCONN_PATH_MAX + 1];  /* for the log */
+};
+
+/* vhttp.c: the user connection. req_log logs the request in progress,
+ * once; close is the only way a connection ends (freed from a deferred
+ * event, never under a caller); closing_start writes what is queued for the
+ * user, then closes; user_process reads the user's bytes as far as the
+ * phase allows and writes what that queued. */
+void relay_vconn_req_log(struct relay_vconn *v, const char *why);
+void relay_vconn_close(struct relay_vconn *v, const char *why);
+void relay_vconn_closing_start(struct relay_vconn *v);
+void relay_vconn_user_process(struct relay_vconn *v);
+
+/* vhttp_work.c: the request's exchange with its work connection. work_find
+ * sends v's request on a kept work connection of p, else a fresh one (only
+ * a fresh one when fresh_only); work_send moves n bytes of src to the work
+ * connection (sealed when it is); work_process forwards the response as far
+ * as it goes; work_release drops the work connection, if any; exchange_fail
+ * answers 502 or 504 if the user has seen nothing of the response yet, else
+ * cuts the connection (a failed kept connection may send the request again
+ * instead). */
+void relay_vconn_work_find(struct relay_vconn *v, struct relay_proxy *p, bool fresh_only);
+int relay_vconn_work_send(struct relay_vconn *v, struct evbuffer *src, size_t n);
+void relay_vconn_work_process(struct relay_vconn *v);
+void relay_vconn_work_release(struct relay_vconn *v);
+void relay_vconn_exchange_fail(struct relay_vconn *v, int status, enum relay_http_502 page,
+			       const char *why);
 
 #endif

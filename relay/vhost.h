@@ -188,6 +188,8 @@ int relay_http_resp_body(struct relay_http_resp *resp, const uint8_t *p, size_t 
 /* The backend closed: RELAY_HTTP_MSG_DONE if that ended a body read to EOF,
  * RELAY_HTTP_NEED_MORE between responses, BW_E_TRUNCATED mid-response. */
 int relay_http_resp_eof(struct relay_http_resp *resp);
+/* Ready for a new connection's responses, as if new (keeps its memory). */
+void relay_http_resp_reset(struct relay_http_resp *resp);
 int relay_http_resp_status(const struct relay_http_resp *resp);
 bool relay_http_resp_keep_alive(const struct relay_http_resp *resp);
 

@@ -11,7 +11,8 @@ DIR/meta      key<TAB>value (duration, reps, counts, machine)
 DIR/tput.tsv  path streams rep gbit_s bytes cpu_a_s cpu_b_s error
 DIR/lat.tsv   test path p50_us p99_us mean_us max_us n error
 DIR/mem.tsv   key<TAB>value
-DIR/http.tsv  path req_s p50_ms p99_ms errors   (absent: see meta http_skip)
+DIR/http.tsv  path req_s p50_ms p99_ms errors   (absent: see meta http_skip;
+              one row per run, interleaved)
 """
 import os
 import statistics
@@ -261,30 +262,49 @@ def memory(d, meta, targets):
 
 def http(d, meta, targets):
     skip = meta.get("http_skip")
-    print("http vhost: wrk through each reverse proxy, requests/s")
+    if skip is None and not os.path.exists(os.path.join(d, "http.tsv")):
+        return    # the phase was not run (--only)
+    print(f"http vhost: wrk through each reverse proxy, requests/s, median of "
+          f"{meta.get('reps')} interleaved runs; other jobs used about "
+          f"{meta.get('other_load_http', '?')}% of the CPUs meanwhile")
     print()
     if skip:
         print(f"skipped: http proxies not available yet ({skip})")
         print()
         targets.add(None, "http: skipped")
         return
-    data = {r[0]: r for r in rows(os.path.join(d, "http.tsv"))}
+    runs = {}
+    for r in rows(os.path.join(d, "http.tsv")):
+        runs.setdefault(r[0], []).append((r + [""] * 5)[:5])
     hdr = f"{'path':32} {'req/s':>10} {'×direct':>8} {'×nginx':>7} {'×nginx2':>8} " \
           f"{'p50 ms':>7} {'p99 ms':>7} {'errors':>7}"
     print(hdr)
     print("-" * len(hdr))
-    rps = {k: float(v[1]) for k, v in data.items() if v[1]}
+
+    def med(vals):
+        vals = [float(v) for v in vals if v]
+        return statistics.median(vals) if vals else None
+
+    rps = {k: med(v[1] for v in vs) for k, vs in runs.items()}
+    rps = {k: v for k, v in rps.items() if v is not None}
+    base = meta.get("http_base")
     for path, label in (("direct", "direct to the backend"), ("nginx", "nginx proxy_pass"),
                         ("nginx2", "nginx proxy_pass -> nginx stream"),
+                        ("relay_base", "burrowd + burrow, BW_BASE_BUILD"),
                         ("relay", "burrowd vhost + burrow")):
-        v = data.get(path)
-        if not v:
+        vs = runs.get(path)
+        if not vs:
             continue
-        print(f"{label:32} {rps.get(path, 0):>10,.0f} "
+        errs = [v[4] for v in vs if v[4] not in ("", "0")]
+        print(f"{label:32} {fnum(rps.get(path), 0):>10} "
               f"{fnum(ratio(rps.get(path), rps.get('direct'))):>8} "
               f"{fnum(ratio(rps.get(path), rps.get('nginx'))):>7} "
-              f"{fnum(ratio(rps.get(path), rps.get('nginx2'))):>8} {v[2]:>7} {v[3]:>7} "
-              f"{v[4]:>7}")
+              f"{fnum(ratio(rps.get(path), rps.get('nginx2'))):>8} "
+              f"{fnum(med(v[2] for v in vs), 3):>7} {fnum(med(v[3] for v in vs), 3):>7} "
+              f"{len(errs) and errs[0] or 0:>7}")
+    if base:
+        print(f"BW_BASE_BUILD: {base}; relay / relay_base: "
+              f"{fnum(ratio(rps.get('relay'), rps.get('relay_base')))}")
     print()
     r, n, n2 = rps.get("relay"), rps.get("nginx"), rps.get("nginx2")
     targets.add(None if r is None or n is None else r >= n,

@@ -35,6 +35,9 @@ e2e_fail() {
 # e2e_start NAME CMD...: run CMD in the background, output in $E2E_TMP/NAME.log.
 e2e_start() {
   local name=$1; shift
+  # Empty the log here, not only in the child: a name started again must not
+  # satisfy e2e_wait_log with its last run's lines before the child runs.
+  : >"$E2E_TMP/$name.log"
   "$@" >"$E2E_TMP/$name.log" 2>&1 &
   E2E_PID[$name]=$!
 }

@@ -188,9 +188,21 @@ print("p2p pairs:", paths)
 assert "direct" in paths and "relayed" in paths, paths
 PY
 
-e2e_stop direct
 e2e_stop relayed
 e2e_wait_log owner 'session [0-9a-f]+ closed'
+# The owner goes: the direct visitor's sessions close, and what they carried
+# stays in its totals.
 e2e_stop owner
+e2e_wait_log direct 'visitor ssh-home: session [0-9a-f]+ closed'
+"$BURROW" status -c "$E2E_TMP/direct.toml" --json >"$E2E_TMP/after.json" ||
+  e2e_fail "burrow status --json failed"
+python3 - "$E2E_TMP/after.json" <<'PY' || e2e_fail "bytes lost with the session: $(cat "$E2E_TMP/after.json")"
+import json, sys
+st = json.load(open(sys.argv[1]))
+ssh = {(e["kind"], e["name"]): e for e in st["entries"]}[("visitor", "ssh-home")]
+assert ssh["state"] != "direct", ssh
+assert ssh["tx_bytes"] >= 16 * 2**20 and ssh["rx_bytes"] >= 16 * 2**20, ssh
+PY
+e2e_stop direct
 e2e_stop burrowd
 echo "p2p_loopback: ok"

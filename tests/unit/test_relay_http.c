@@ -405,6 +405,22 @@ static void test_relay_http_req_write_head_unchanged(void **state)
 	free(s);
 }
 
+/* An HTTP/1.0 request keeps its version, and asks the backend to close
+ * unless it asked for keep-alive. */
+static void test_relay_http_req_write_head_http10(void **state)
+{
+	int rc;
+	char *s = head_of("OPTIONS * HTTP/1.0\r\n\r\n", NULL, &rc);
+
+	assert_int_equal(rc, 0);
+	assert_string_equal(s, "OPTIONS * HTTP/1.0\r\nConnection: close\r\n\r\n");
+	free(s);
+	s = head_of("GET /x HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n", NULL, &rc);
+	assert_int_equal(rc, 0);
+	assert_string_equal(s, "GET /x HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n");
+	free(s);
+}
+
 static void test_relay_http_req_write_head_rewrite(void **state)
 {
 	static const char in[] =
@@ -670,6 +686,39 @@ static void test_relay_http_resp_eof_truncated(void **state)
 	relay_http_resp_free(NULL);
 }
 
+/* A reset parser frames the next connection's responses as a new one
+ * would, whatever state the last one ended in. */
+static void test_relay_http_resp_reset_reuses(void **state)
+{
+	static const char *const first[] = {
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nContent-Le",
+		"HTTP/1.1 2000 OK\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
+	};
+	static const char next[] = "HTTP/1.1 204 No Content\r\nX: y\r\n\r\n";
+	int rc;
+	struct relay_http_resp *resp = relay_http_resp_new(&rc);
+
+	assert_non_null(resp);
+	for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++) {
+		size_t c, len = strlen(first[i]);
+
+		rc = relay_http_resp_feed(resp, HTTP_GET, (const uint8_t *)first[i], len, &c);
+		if (rc == RELAY_HTTP_HEAD_DONE)
+			relay_http_resp_body(resp, (const uint8_t *)first[i] + c, len - c, &c);
+		relay_http_resp_reset(resp);
+		rc = relay_http_resp_feed(resp, HTTP_HEAD, (const uint8_t *)next, strlen(next), &c);
+		if (rc != RELAY_HTTP_HEAD_DONE || c != strlen(next))
+			fail_msg("after case %zu: %d, %zu bytes", i, rc, c);
+		assert_int_equal(relay_http_resp_status(resp), 204);
+		assert_int_equal(relay_http_resp_body(resp, NULL, 0, &c), RELAY_HTTP_MSG_DONE);
+		assert_true(relay_http_resp_keep_alive(resp));
+		relay_http_resp_reset(resp);
+	}
+	relay_http_resp_free(resp);
+}
+
 static void test_relay_http_resp_feed_malformed(void **state)
 {
 	static const char *const bad[] = {
@@ -762,6 +811,7 @@ int main(void)
 		cmocka_unit_test(test_relay_http_req_feed_every_arena_size),
 		cmocka_unit_test(test_relay_http_req_feed_header_count),
 		cmocka_unit_test(test_relay_http_req_write_head_unchanged),
+		cmocka_unit_test(test_relay_http_req_write_head_http10),
 		cmocka_unit_test(test_relay_http_req_write_head_rewrite),
 		cmocka_unit_test(test_relay_http_req_write_head_upgrade),
 		cmocka_unit_test(test_relay_http_req_write_head_invalid_rewrite),
@@ -769,6 +819,7 @@ int main(void)
 		cmocka_unit_test(test_relay_http_req_auth_ok_password_only),
 		cmocka_unit_test(test_relay_http_resp_framing),
 		cmocka_unit_test(test_relay_http_resp_eof_truncated),
+		cmocka_unit_test(test_relay_http_resp_reset_reuses),
 		cmocka_unit_test(test_relay_http_resp_feed_malformed),
 		cmocka_unit_test(test_relay_http_reply_pages),
 	};

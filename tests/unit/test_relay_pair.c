@@ -36,6 +36,8 @@
 #include "crypto/crypto.h"
 #include "relay/relay.h"
 
+#include "test_relay.h"
+
 struct closed {
 	int n;
 	char reason[96];
@@ -49,27 +51,6 @@ static void on_closed(void *arg, const struct relay_pair_stats *st)
 	c->n++;
 	c->st = *st;
 	snprintf(c->reason, sizeof(c->reason), "%s", st->reason);
-}
-
-/* A connected loopback TCP pair, both ends non-blocking. */
-static void tcp_pair(int fd[2])
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	socklen_t sl = sizeof(sa);
-	int l = socket(AF_INET, SOCK_STREAM, 0);
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_true(l >= 0);
-	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(l, 1), 0);
-	assert_int_equal(getsockname(l, (struct sockaddr *)&sa, &sl), 0);
-	fd[0] = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(connect(fd[0], (struct sockaddr *)&sa, sizeof(sa)), 0);
-	fd[1] = accept(l, NULL, NULL);
-	assert_true(fd[1] >= 0);
-	close(l);
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(fcntl(fd[i], F_SETFL, fcntl(fd[i], F_GETFL) | O_NONBLOCK), 0);
 }
 
 struct rig {
