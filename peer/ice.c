@@ -297,21 +297,31 @@ static void fail(struct peer_ice *ice, int rc, const char *why)
 	ice->cbs.failed(ice->arg, rc, why);
 }
 
-/* Take the selected pair's socket and address for peer_ice_sendv; ask for
- * big socket buffers once. */
-static void direct_bind(struct peer_ice *ice, const struct sockaddr_storage *remote)
+/* Take the selected pair's socket and address for peer_ice_sendv, both from
+ * libnice at this moment (a queued `selected` may be older than the pair in
+ * use); ask for big socket buffers once. Without a matching pair, libnice
+ * sends. */
+static void direct_bind(struct peer_ice *ice)
 {
-	GSocket *s = nice_agent_get_selected_socket(ice->agent, ice->stream, 1);
+	NiceCandidate *l = NULL, *r = NULL;
+	GSocket *s;
 	int size = SOCKBUF;
 
-	if (ice->dsock)
-		g_object_unref(ice->dsock);
-	ice->dsock = s;
+	direct_unbind(ice);
+	if (!nice_agent_get_selected_pair(ice->agent, ice->stream, 1, &l, &r) || !r)
+		return;
+	s = nice_agent_get_selected_socket(ice->agent, ice->stream, 1);
 	if (!s)
 		return;
-	ice->dto = *remote;
-	ice->dto_len = remote->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						     : sizeof(struct sockaddr_in);
+	memset(&ice->dto, 0, sizeof(ice->dto));
+	nice_address_copy_to_sockaddr(&r->addr, (struct sockaddr *)&ice->dto);
+	if ((int)g_socket_get_family(s) != ice->dto.ss_family) {
+		g_object_unref(s);
+		return;
+	}
+	ice->dsock = s;
+	ice->dto_len = ice->dto.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						      : sizeof(struct sockaddr_in);
 	if (!ice->sockbuf_done) {
 		/* Best effort: the kernel caps it at net.core.[rw]mem_max. */
 		ice->sockbuf_done = true;
@@ -347,7 +357,7 @@ static void handle_ev(struct peer_ice *ice, struct ice_ev *ev)
 			break;
 		state_set(ice, ICE_SELECTED);
 		event_del(ice->timeout);
-		direct_bind(ice, &ev->pair.remote);
+		direct_bind(ice);
 		ev->pair.elapsed_ms = ice->start_ms ? bw_now_ms() - ice->start_ms : 0;
 		ev->pair.n_local = ice->n_local;
 		ev->pair.n_remote = ice->n_remote;
@@ -822,7 +832,7 @@ static int nice_sendv(struct peer_ice *ice, const struct iovec *pkts, size_t n)
  * datagram. A kernel or device without GSO (EIO, EINVAL) gets one message
  * per datagram from then on.
  */
-static int direct_sendv(struct peer_ice *ice, const struct iovec *pkts, size_t n)
+static int direct_sendv(struct peer_ice *ice, const struct iovec *pkts, size_t n, bool gso)
 {
 	struct mmsghdr mm[PEER_ICE_BATCH_MAX];
 	union {
@@ -837,7 +847,7 @@ static int direct_sendv(struct peer_ice *ice, const struct iovec *pkts, size_t n
 		size_t seg = pkts[i].iov_len, j = i + 1, bytes = seg;
 		struct msghdr *m = &mm[nm].msg_hdr;
 
-		while (!ice->gso_off && j < n && j - i < GSO_SEGS_MAX &&
+		while (gso && j < n && j - i < GSO_SEGS_MAX &&
 		       pkts[j].iov_len <= seg && bytes + pkts[j].iov_len <= GSO_BYTES_MAX) {
 			bytes += pkts[j].iov_len;
 			if (pkts[j++].iov_len < seg)
@@ -857,23 +867,27 @@ static int direct_sendv(struct peer_ice *ice, const struct iovec *pkts, size_t n
 			c->cmsg_type = UDP_SEGMENT;
 			c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
 			*(uint16_t *)(void *)CMSG_DATA(c) = (uint16_t)seg;
-			ice->gso_sends++;
 		}
 		runs[nm] = j - i;
 		i = j;
 	}
 	r = sendmmsg(fd, mm, (unsigned)nm, MSG_DONTWAIT);
-	if (r < 0) {
-		if ((errno == EIO || errno == EINVAL || errno == ENOPROTOOPT) && !ice->gso_off &&
-		    nm < n) {
-			ice->gso_off = true;
-			return direct_sendv(ice, pkts, n);
-		}
+	if (r < 0 && nm < n && (errno == EIO || errno == ENOPROTOOPT)) {
+		/* No UDP GSO on this kernel or device: for good. */
+		ice->gso_off = true;
+		return direct_sendv(ice, pkts, n, false);
+	}
+	if (r < 0 && nm < n && errno == EINVAL)
+		/* A segment above the path MTU (large sudp datagrams): the
+		 * kernel fragments single datagrams, so send these so. */
+		return direct_sendv(ice, pkts, n, false);
+	if (r < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ? -EAGAIN
 										    : -errno;
-	}
-	for (int k = 0; k < r; k++)
+	for (int k = 0; k < r; k++) {
 		done += runs[k];
+		ice->gso_sends += runs[k] > 1;
+	}
 	return (int)done;
 }
 
@@ -895,7 +909,7 @@ int peer_ice_sendv(struct peer_ice *ice, const struct iovec *pkts, size_t n)
 		if (pkts[i].iov_len == 0 || pkts[i].iov_len > PEER_ICE_DGRAM_MAX)
 			return BW_E_TOO_BIG;
 	if (ice->dsock && !g_socket_is_closed(ice->dsock))
-		sent = direct_sendv(ice, pkts, n);
+		sent = direct_sendv(ice, pkts, n, !ice->gso_off);
 	else
 		sent = nice_sendv(ice, pkts, n);
 	if (sent < 0)

@@ -792,10 +792,13 @@ static struct peer_session *session_new(struct peer *p, bool initiator, const ch
 	return s;
 }
 
-/* Both sides bind the handshake to the session and the proxy. */
+/* Both sides bind the handshake to the session and the proxy. The number is
+ * the session's wire version: 2 since the transport's null tag grew to 16
+ * bytes (tp_quic_crypto.c), so that a version-1 peer fails the handshake
+ * instead of misreading every packet. */
 static size_t session_prologue(const struct peer_session *s, uint8_t *out, size_t cap)
 {
-	int n = snprintf((char *)out, cap, "burrow p2p 1 %016llx %s", (unsigned long long)s->sid,
+	int n = snprintf((char *)out, cap, "burrow p2p 2 %016llx %s", (unsigned long long)s->sid,
 			 s->wire_name);
 
 	return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;

@@ -107,10 +107,12 @@ static void pump_up(struct session_stream *st)
 {
 	struct peer_session *s = st->s;
 	struct evbuffer *in;
+	uint64_t id;
 
 	if (!st->has_id || st->gone || st->local_eof || st->connecting)
 		return;
 	in = bufferevent_get_input(st->local);
+	id = st->id;
 	for (;;) {
 		struct evbuffer_iovec v[4];
 		int nv = evbuffer_peek(in, STREAM_CHUNK, NULL, v, BW_ARRAY_LEN(v));
@@ -122,8 +124,14 @@ static void pump_up(struct session_stream *st)
 		if (nv > (int)BW_ARRAY_LEN(v))
 			nv = BW_ARRAY_LEN(v);
 		for (int i = 0; i < nv && !full; i++) {
-			ssize_t w = s->tpo->stream_write(s->tp, st->id, v[i].iov_base, v[i].iov_len);
+			ssize_t w = s->tpo->stream_write(s->tp, id, v[i].iov_base, v[i].iov_len);
 
+			/* The write may have settled the engine and closed the
+			 * stream (the peer stopped it): st may be gone. */
+			if (stream_by_id(s, id) != st) {
+				session_tp_kick(s);
+				return;
+			}
 			if (w < 0) {
 				stream_abort(st, "stream write failed");
 				return;
@@ -369,8 +377,9 @@ void session_stream_writable(void *arg, uint64_t id)
 {
 	struct session_stream *st = stream_by_id(arg, id);
 
-	if (st && !st->connecting && !st->eof_pending && st->local) {
-		bufferevent_enable(st->local, EV_READ);
+	if (st && !st->connecting && st->local) {
+		if (!st->eof_pending) /* after EOF only the rest goes */
+			bufferevent_enable(st->local, EV_READ);
 		pump_up(st);
 	}
 }

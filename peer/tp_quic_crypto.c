@@ -12,9 +12,8 @@
  * or replay one: not a STREAM frame, not an ACK, not a CONNECTION_CLOSE or a
  * stateless reset. QUIC's own packet protection and TLS handshake would only
  * repeat that work with a second set of keys (and drag in GnuTLS). So:
- * - encrypt copies the payload and appends a one-byte zero "tag", decrypt
- *   copies it back (ngtcp2 0.12 asserts a nonzero AEAD overhead when it pads
- *   for the header protection sample, so 1 byte is the least it accepts);
+ * - encrypt copies the payload and appends a 16-byte zero "tag", decrypt
+ *   copies it back (Q_TAGLEN says why the tag is not shorter);
  * - header protection uses an all-zero mask (the header goes as it is);
  * - Initial, Handshake and 1-RTT "keys" are installed with dummy contexts;
  * - the handshake carries only what QUIC needs from TLS, the transport
@@ -46,7 +45,23 @@
 #include "peer/tp_quic_int.h"
 
 #define Q_IVLEN 12
-#define Q_TAGLEN 1 /* the least AEAD overhead ngtcp2 0.12 accepts */
+/*
+ * The null AEAD's tag is as long as a real one, though it guards nothing.
+ * ngtcp2 0.12 pads a 1-RTT packet shorter than its DCID + 22 bytes, and
+ * counts a padded packet as bytes in flight although it is not
+ * ack-eliciting: no loss timer covers it, and the peer acknowledges it only
+ * alongside an ack-eliciting packet. With a one-byte tag every ACK-only
+ * packet was padded, and a receiver sends little else: its ACKs filled its
+ * small congestion window (BBR's PROBE_RTT, 5-12 KB) before the peer's ACK
+ * of its last PING came back through a deep queue (the relay). From then on
+ * it could send no MAX_DATA, MAX_STREAM_DATA, PING or FIN, only more padded
+ * ACKs, and the sender waited for flow-control credit for good while
+ * keepalives kept the association up (docs/BENCHMARKS.md, P2P, problem 2).
+ * First byte, packet number (1 byte or more), the smallest ACK frame (5
+ * bytes) and a tag of 15 bytes or more add up to 22: no ACK is padded.
+ */
+#define Q_TAGLEN 16
+_Static_assert(1 + 1 + 5 + Q_TAGLEN >= 22, "ACK-only packets would be padded");
 
 enum {
 	HS_HELLO = 0xb1,

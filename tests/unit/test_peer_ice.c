@@ -442,6 +442,9 @@ static void test_peer_ice_sendv_batches(void **state)
 	peer_ice_stats(run.s[0].ice, &st);
 	assert_int_equal(st.sent, BW_ARRAY_LEN(sizes));
 	print_message("%llu GSO buffers\n", (unsigned long long)st.gso_sends);
+	/* Loopback takes GSO on every kernel since 4.18: the runs above went
+	 * as GSO buffers, not through libnice one by one. */
+	assert_true(st.gso_sends >= 3);
 	/* Too big, and empty, are refused whole. */
 	v[0].iov_len = PEER_ICE_DGRAM_MAX + 1;
 	assert_int_equal(peer_ice_sendv(run.s[0].ice, v, 2), BW_E_TOO_BIG);

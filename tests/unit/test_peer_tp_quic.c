@@ -917,6 +917,34 @@ static void test_pacing_bbr_fills_link_without_overflow(void **state)
 		}
 }
 
+/* A receiver's ACKs must leave it room to send flow-control credit
+ * (docs/BENCHMARKS.md, P2P, problem 2). 300 Mbit/s, 20 ms, a 40 ms drop-tail
+ * queue (the relayed path queues that deep: its 1 MiB send queue, then TCP),
+ * timers on whole milliseconds, BBR v2. After 5 s the receiver's BBR enters
+ * PROBE_RTT and shrinks its window to a few KB. When ngtcp2 padded every
+ * ACK-only packet (the null AEAD had a 1-byte tag) and counted it in flight,
+ * those ACKs filled that window for good: no MAX_STREAM_DATA could leave,
+ * and the stream stopped after about 150 MiB while keepalives went on. */
+static void test_deep_queue_stream_does_not_stall(void **state)
+{
+	struct peer_tp_conf conf = {.cc = "bbr2"};
+	struct world *w = world_new(&conf, 10000);
+	uint64_t n = 200u << 20;
+	struct sstream *a;
+	int one = 1;
+
+	w->cheap_pattern = true;
+	w->timer_gran_us = 1000;
+	w->rate_bps = 300000000;
+	w->qlimit_us = 40000;
+	w->s[1].reply_on_eof_default = true;
+	handshake(w);
+	a = open_stream(w, 0, n, true);
+	run(w, all_closed, &one, 60000000);
+	assert_int_equal(sfind(&w->s[1], a->id)->recvd, n);
+	world_free(w);
+}
+
 static double cpu_s(void)
 {
 	struct timespec ts;
@@ -1022,6 +1050,7 @@ int main(void)
 		cmocka_unit_test(test_stream_limit_busy),
 		cmocka_unit_test(test_bad_conf_refused),
 		cmocka_unit_test(test_pacing_bbr_fills_link_without_overflow),
+		cmocka_unit_test(test_deep_queue_stream_does_not_stall),
 		cmocka_unit_test(test_bench_loopback),
 		cmocka_unit_test(test_bench_sim_path),
 	};
