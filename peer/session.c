@@ -163,11 +163,12 @@ static void on_session_io(evutil_socket_t fd, short what, void *arg)
 	batch_send(s);
 }
 
-static void dgram_send(struct peer_session *s, uint8_t kind, const uint8_t *hdr, size_t hlen,
-		       const uint8_t *data, size_t len)
+/* Seal and send on `via` (the session's path, but for probes). */
+static void dgram_send_via(struct peer_session *s, enum peer_path via, uint8_t kind,
+			   const uint8_t *hdr, size_t hlen, const uint8_t *data, size_t len)
 {
 	uint8_t pt[SESSION_DGRAM_MAX], ct[SESSION_DGRAM_MAX + BW_CRYPTO_DGRAM_OVERHEAD + 2];
-	bool direct = s->path == PEER_PATH_DIRECT && s->ice;
+	bool direct = via == PEER_PATH_DIRECT && s->ice;
 	uint8_t *out = ct + 2;
 	size_t n, cap = sizeof(ct) - 2;
 
@@ -191,11 +192,13 @@ static void dgram_send(struct peer_session *s, uint8_t kind, const uint8_t *hdr,
 	if (bw_crypto_dgram_seal(s->cs, pt, 1 + hlen + len, out, cap, &n) < 0)
 		return;
 	if (direct) {
+		if (!s->direct_wait_ms)
+			s->direct_wait_ms = bw_now_ms();
 		s->batch->iov[s->batch->n].iov_base = out;
 		s->batch->iov[s->batch->n].iov_len = n;
 		if (++s->batch->n == PEER_ICE_BATCH_MAX)
 			batch_send(s);
-	} else if (s->relay) {
+	} else if (via == PEER_PATH_RELAYED && s->relay) {
 		/* The relayed path is a byte stream: a 16-bit length per datagram. */
 		ct[0] = (uint8_t)(n >> 8);
 		ct[1] = (uint8_t)n;
@@ -204,6 +207,12 @@ static void dgram_send(struct peer_session *s, uint8_t kind, const uint8_t *hdr,
 		else
 			s->dropped++; /* like a full router queue: the transport recovers */
 	}
+}
+
+static void dgram_send(struct peer_session *s, uint8_t kind, const uint8_t *hdr, size_t hlen,
+		       const uint8_t *data, size_t len)
+{
+	dgram_send_via(s, s->path, kind, hdr, hlen, data, len);
 }
 
 static void tp_output(void *arg, const uint8_t *pkt, size_t len)
@@ -270,6 +279,8 @@ static void session_free_now(struct peer_session *s)
 	peer_ice_free(s->ice);
 	if (s->io_ev)
 		event_free(s->io_ev);
+	if (s->probe_timer)
+		event_free(s->probe_timer);
 	free(s->batch);
 	if (s->relay)
 		bufferevent_free(s->relay);
@@ -359,6 +370,61 @@ void peer_sessions_fini(struct peer *p)
 
 /* --- Receiving ------------------------------------------------------------- */
 
+/* --- The direct path's watchdog (visitor) ------------------------------------
+ *
+ * ICE's own keepalives declare a selected pair dead only after 50 s, and the
+ * transport gives up after SESSION_IDLE_TIMEOUT_S: a direct path that stops
+ * carrying (a NAT that lost its mapping, a network that changed) would take
+ * the session with it. So the visitor watches it: a second without a
+ * datagram on it and it probes; SESSION_DIRECT_DEAD_MS without one and the
+ * session moves to the relay (dialing it if needed) with its streams; it
+ * goes on probing the direct pair, and moves back when it answers.
+ */
+static void session_probe_in(struct peer_session *s, uint8_t kind, const uint8_t *body,
+			     size_t len, enum peer_path from)
+{
+	if (kind == SESSION_PROBE) {
+		/* Answer on the path it came by, whatever ours is. */
+		dgram_send_via(s, from, SESSION_PROBE_ACK, NULL, 0, body, len > 8 ? 8 : len);
+		return;
+	}
+	if (s->initiator && from == PEER_PATH_DIRECT && s->direct_lost &&
+	    s->path == PEER_PATH_RELAYED) {
+		s->direct_lost = false;
+		session_path_set(s, PEER_PATH_DIRECT, "the direct path answers again");
+		log_info("burrow: %s: direct %s again", s->label, s->direct_remote);
+	}
+}
+
+static void on_probe_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer_session *s = arg;
+	int64_t waited = s->direct_wait_ms ? bw_now_ms() - s->direct_wait_ms : 0;
+	uint8_t token[8];
+	char why[96];
+
+	if (s->closing || !s->ice || !s->cs)
+		return;
+	if (s->path == PEER_PATH_DIRECT && waited >= SESSION_DIRECT_DEAD_MS) {
+		snprintf(why, sizeof(why), "direct path silent for %lld.%lld s",
+			 (long long)(waited / 1000), (long long)(waited % 1000 / 100));
+		s->direct_lost = true;
+		log_info("burrow: %s: %s; moving to the relay", s->label, why);
+		if (s->relay) {
+			session_path_set(s, PEER_PATH_RELAYED, why);
+		} else {
+			/* Nothing to send on until burrowd answers: the
+			 * transport retransmits what it loses meanwhile. */
+			session_path_set(s, PEER_PATH_PROBING, why);
+			session_relay_dial(s, why);
+		}
+	}
+	if ((s->path == PEER_PATH_DIRECT && waited >= SESSION_PROBE_MS) || s->direct_lost) {
+		randombytes_buf(token, sizeof(token));
+		dgram_send_via(s, PEER_PATH_DIRECT, SESSION_PROBE, NULL, 0, token, sizeof(token));
+	}
+}
+
 static void datagram_in(struct peer_session *s, const uint8_t *ct, size_t len,
 			enum peer_path from)
 {
@@ -371,8 +437,14 @@ static void datagram_in(struct peer_session *s, const uint8_t *ct, size_t len,
 		s->dropped++;
 		return;
 	}
+	if (from == PEER_PATH_DIRECT)
+		s->direct_wait_ms = 0; /* the direct path answers */
+	if (pt[0] == SESSION_PROBE || pt[0] == SESSION_PROBE_ACK) {
+		session_probe_in(s, pt[0], pt + 1, n - 1, from);
+		return;
+	}
 	/* The owner answers on the path it last heard from (the visitor
-	 * decides which path is best). */
+	 * decides which path is best; probes do not count). */
 	if (!s->initiator && s->path != from)
 		session_path_set(s, from, from == PEER_PATH_DIRECT ? "the visitor sent direct" :
 				 "the visitor sent through burrowd");
@@ -658,6 +730,11 @@ static void on_ice_selected(void *arg, const struct peer_ice_pair *pair)
 	log_info("burrow: %s: direct %s from %s (%s)", s->label, s->direct_remote, local, why);
 	session_held_flush(s);
 	if (s->initiator) {
+		struct timeval tick = { SESSION_PROBE_MS / 1000, SESSION_PROBE_MS % 1000 * 1000 };
+
+		s->direct_wait_ms = 0;
+		s->direct_lost = false;
+		event_add(s->probe_timer, &tick);
 		session_path_set(s, PEER_PATH_DIRECT, why);
 		session_transport_start(s);
 	}
@@ -680,6 +757,8 @@ static void on_ice_failed(void *arg, int rc, const char *why)
 	char buf[256];
 
 	log_info("burrow: %s: no direct path: %s", s->label, why);
+	event_del(s->probe_timer);
+	s->direct_lost = false;
 	if (s->path == PEER_PATH_DIRECT) {
 		/* A direct path that dies falls back to the relay. */
 		session_path_set(s, s->relay ? PEER_PATH_RELAYED : PEER_PATH_PROBING,
@@ -780,7 +859,9 @@ static struct peer_session *session_new(struct peer *p, bool initiator, const ch
 	s->fallback_timer = evtimer_new(p->base, on_fallback_timer, s);
 	s->status_timer = event_new(p->base, -1, EV_PERSIST, session_on_status_timer, s);
 	s->io_ev = event_new(p->base, -1, 0, on_session_io, s);
-	if (!s->tpo || !s->tp_timer || !s->fallback_timer || !s->status_timer || !s->io_ev) {
+	s->probe_timer = event_new(p->base, -1, EV_PERSIST, on_probe_timer, s);
+	if (!s->tpo || !s->tp_timer || !s->fallback_timer || !s->status_timer || !s->io_ev ||
+	    !s->probe_timer) {
 		*rc = s->tpo ? BW_E_NOMEM : BW_E_UNSUPPORTED;
 		session_free_now(s);
 		return NULL;
@@ -791,6 +872,12 @@ static struct peer_session *session_new(struct peer *p, bool initiator, const ch
 	p->sessions = s;
 	return s;
 }
+
+/* burrowd already checked the visitor's proof of the secret, so a handshake
+ * that fails to authenticate most often means the two burrows speak
+ * different session versions (the prologue below). */
+#define SESSION_AUTH_HINT " (wrong secretKey, or the other burrow speaks another P2P version: " \
+			  "update both)"
 
 /* Both sides bind the handshake to the session and the proxy. The number is
  * the session's wire version: 2 since the transport's null tag grew to 16
@@ -926,9 +1013,10 @@ static int on_offer(struct peer *p, const struct proto_p2p_offer *o)
 	s->hs = NULL;
 	if (rc < 0) {
 		log_warn("burrow: %s: handshake with the visitor failed: %s%s", s->label,
-			 bw_strerror(rc), rc == BW_E_AUTH_FAILED ? " (wrong secretKey?)" : "");
+			 bw_strerror(rc), rc == BW_E_AUTH_FAILED ? SESSION_AUTH_HINT : "");
 		m.p2p_answer.error = rc == BW_E_AUTH_FAILED ?
-			"end-to-end handshake failed: wrong secret key" : "end-to-end handshake failed";
+			"end-to-end handshake failed: wrong secret key, or another P2P version" :
+			"end-to-end handshake failed";
 		session_free_now(s);
 		goto refuse;
 	}
@@ -1011,7 +1099,7 @@ static int on_answer(struct peer *p, const struct proto_p2p_answer *a)
 	s->hs = NULL;
 	if (rc < 0) {
 		snprintf(why, sizeof(why), "end-to-end handshake with the owner failed: %s%s",
-			 bw_strerror(rc), rc == BW_E_AUTH_FAILED ? " (wrong secretKey?)" : "");
+			 bw_strerror(rc), rc == BW_E_AUTH_FAILED ? SESSION_AUTH_HINT : "");
 		log_warn("burrow: %s: %s", s->label, why);
 		session_close(s, rc, why, true);
 		return 0;

@@ -25,8 +25,14 @@
 #define SESSION_STREAM_HIGH_WM (256u << 10)      /* local socket output queue */
 #define SESSION_EARLY_MAX 64                     /* sudp datagrams before the path */
 #define SESSION_HELD_MAX 64                      /* sealed datagrams held for ICE */
+#define SESSION_PROBE_MS 1000                    /* direct sends unanswered this long: probe */
+#define SESSION_DIRECT_DEAD_MS 5000              /* unanswered this long: use the relay */
 
-enum { SESSION_TP = 1, SESSION_DGRAM = 2 };
+/* Datagram kinds. PROBE and PROBE_ACK check the direct path (8 bytes of
+ * payload, echoed): the visitor probes a direct path that has not answered
+ * what it sent for a second, and keeps probing it after falling back to the
+ * relay, to come back when it answers again. */
+enum { SESSION_TP = 1, SESSION_DGRAM = 2, SESSION_PROBE = 3, SESSION_PROBE_ACK = 4 };
 
 /* Sealed datagrams for the direct path, sent together when this pass of the
  * event loop is done with the session (on_session_io) or the batch is full:
@@ -78,6 +84,9 @@ struct peer_session {
 	struct peer_ice *ice;
 	const char *local_addrs[17];        /* p2p.localAddresses, NULL-terminated */
 	char direct_remote[BW_ADDR_STRLEN];
+	int64_t direct_wait_ms;             /* oldest direct send not answered yet, or 0 */
+	bool direct_lost;                   /* visitor: fell back for silence */
+	struct event *probe_timer;          /* visitor: the direct path's watchdog */
 	struct bufferevent *relay;          /* the relayed path, once up */
 	struct proto_chan *relay_chan;      /* visitor: dialing it */
 	int fallback_ms;
