@@ -266,19 +266,22 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
 # ---- services ---------------------------------------------------------------------
+# The servers that take a port from the OS listen before free_ports asks
+# for the others: a port free_ports handed out and released could otherwise
+# be theirs by the time nginx binds it.
+start serve "$RTT" serve 0
+# Message mode: answers whole $SIZE-byte requests, each in two writes.
+start serve_msg "$RTT" serve 0 "$SIZE"
+wait_log serve 'serve: listening on'
+wait_log serve_msg 'serve: listening on'
+P_SERVE=$(grep -Eo '127\.0\.0\.1:[0-9]+' "$RUN/serve.log" | head -n1 | cut -d: -f2)
+P_SERVE_MSG=$(grep -Eo '127\.0\.0\.1:[0-9]+' "$RUN/serve_msg.log" | head -n1 | cut -d: -f2)
 read -r P_IPERF P_SOCAT_IPERF P_SOCAT_RTT P_SOCAT_MSG P_NGINX_IPERF P_NGINX_RTT P_NGINX_MSG \
   P_NGINX_HTTP P_BACKEND P_VHOST P_NGINX2_IPERF P_NGINX2_RTT P_NGINX2_MSG P_NGINX2_HTTP \
   P_NGINX_BSTREAM P_VHOST_BASE <<<"$(free_ports 16)"
 
 start iperf3s iperf3 -s -B 127.0.0.1 -p "$P_IPERF" --forceflush
-start serve "$RTT" serve 0
-# Message mode: answers whole $SIZE-byte requests, each in two writes.
-start serve_msg "$RTT" serve 0 "$SIZE"
 wait_log iperf3s 'Server listening on'
-wait_log serve 'serve: listening on'
-wait_log serve_msg 'serve: listening on'
-P_SERVE=$(grep -Eo '127\.0\.0\.1:[0-9]+' "$RUN/serve.log" | head -n1 | cut -d: -f2)
-P_SERVE_MSG=$(grep -Eo '127\.0\.0\.1:[0-9]+' "$RUN/serve_msg.log" | head -n1 | cut -d: -f2)
 
 start socat_iperf socat -d -d "TCP-LISTEN:$P_SOCAT_IPERF,bind=127.0.0.1,fork,reuseaddr,backlog=1024" "TCP:127.0.0.1:$P_IPERF"
 start socat_rtt socat -d -d "TCP-LISTEN:$P_SOCAT_RTT,bind=127.0.0.1,fork,reuseaddr,backlog=1024" "TCP:127.0.0.1:$P_SERVE"

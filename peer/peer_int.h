@@ -128,10 +128,11 @@ void peer_e2e_start(struct bufferevent *bev, enum bw_crypto_role role, const uin
 		    const char *proxy_name, peer_e2e_done_fn done, void *arg);
 
 /* The relay ticket of a visitor connection or P2P_OPEN (visitor.c): the next
- * counter, the MAC with the control session's work key, and the proof of the
- * proxy's secret keyed with its verifier. */
+ * counter, the MAC with the control session's work key (32 bytes into mac;
+ * NULL when none is sent: P2P_OPEN), and the proof of the proxy's secret
+ * keyed with its verifier. */
 uint64_t peer_visit_ticket(struct peer *p, const char *wire_name, const uint8_t verifier[32],
-			   uint8_t mac[32], uint8_t proof[32]);
+			   uint8_t *mac, uint8_t proof[32]);
 
 /* --- P2P sessions (session.c, stream.c) ----------------------------------- */
 /* A session's path, with one setter (session.c: path_set) that logs. */

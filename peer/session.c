@@ -939,7 +939,7 @@ struct peer_session *peer_session_visit(struct peer *p, const struct peer_sessio
 	o->sid = s->sid;
 	o->proxy_name = s->wire_name;
 	o->server_user = s->server_user;
-	o->counter = peer_visit_ticket(p, s->wire_name, s->verifier, s->scratch_mac, o->proof);
+	o->counter = peer_visit_ticket(p, s->wire_name, s->verifier, NULL, o->proof);
 	o->ufrag = ufrag;
 	o->pwd = pwd;
 	o->hs.data = msg1;

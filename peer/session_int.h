@@ -72,7 +72,6 @@ struct peer_session {
 	char server_user[PROTO_USER_MAX + 1];
 	uint8_t psk[BW_CRYPTO_KEY_LEN];
 	uint8_t verifier[BW_CRYPTO_KEY_LEN];
-	uint8_t scratch_mac[BW_CRYPTO_MAC_LEN];
 	struct peer_proxy *proxy;           /* owner: the proxy visited */
 	uint8_t peer_nat;                   /* the other side's NAT type */
 
