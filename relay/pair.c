@@ -190,26 +190,27 @@ static void fail(struct relay_half *h, int e)
 	relay_pair_close(h->pair, why);
 }
 
+/* Add or delete ev as `on` says; *state remembers, so that nothing changes
+ * (no epoll_ctl) when the wish is already true. */
+static void ev_want(struct event *ev, bool *state, bool on)
+{
+	if (*state == on)
+		return;
+	*state = on;
+	if (on)
+		event_add(ev, NULL);
+	else
+		event_del(ev);
+}
+
 static void set_rd(struct relay_half *h, bool on)
 {
-	if (h->rd_on == on)
-		return;
-	h->rd_on = on;
-	if (on)
-		event_add(h->rd, NULL);
-	else
-		event_del(h->rd);
+	ev_want(h->rd, &h->rd_on, on);
 }
 
 static void set_wr(struct relay_half *h, bool on)
 {
-	if (h->wr_on == on)
-		return;
-	h->wr_on = on;
-	if (on)
-		event_add(h->wr, NULL);
-	else
-		event_del(h->wr);
+	ev_want(h->wr, &h->wr_on, on);
 }
 
 /* Have the loop pump h in this pass. */
